@@ -1,0 +1,20 @@
+// Wall-clock timers for the `time/<stage>_s` metrics.
+#pragma once
+
+#include <chrono>
+
+namespace grpo::core {
+
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  void reset() { start_ = std::chrono::steady_clock::now(); }
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace grpo::core

@@ -1,0 +1,23 @@
+// The subcommands of the grpo binary. Each returns the process exit code; errors propagate as
+// exceptions and are mapped to exit codes in main.cpp (2: usage/config, 1: runtime).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace grpo::cli {
+
+// What every config-driven subcommand receives: the YAML path and `section.key=value` overrides.
+struct ConfigArgs {
+  std::string path;
+  std::vector<std::string> overrides;
+};
+
+int cmd_config_show(const ConfigArgs& args);
+int cmd_config_docs();
+
+// A subcommand whose work lands in a later issue: validates its config (so errors show now),
+// says that it is not built yet and which issue builds it, and exits 2.
+int not_built(const std::string& command, const std::string& issue, const ConfigArgs* args);
+
+}  // namespace grpo::cli

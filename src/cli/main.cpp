@@ -1,0 +1,130 @@
+// The grpo command line: parses arguments with CLI11, dispatches to src/cli/*_cmd.cpp, and maps
+// errors to exit codes (DESIGN.md): 0 success, 2 bad usage or config, 1 runtime failure.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <functional>
+#include <iostream>
+
+#include "commands.h"
+#include "grpo/core/error.h"
+#include "grpo/core/log.h"
+
+namespace {
+
+using grpo::cli::ConfigArgs;
+
+// A subcommand taking CONFIG [section.key=value ...].
+CLI::App* add_config_command(CLI::App& app, const std::string& name, const std::string& help,
+                             ConfigArgs& args) {
+  CLI::App* sub = app.add_subcommand(name, help);
+  sub->add_option("config", args.path, "YAML config file")->required();
+  sub->add_option("overrides", args.overrides,
+                  "Config overrides, section.key=value (e.g. rollout.group_size=16)");
+  return sub;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"grpo: R1-Zero style GRPO for Mixture-of-Experts language models", "grpo"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("grpo ") + GRPO_VERSION);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+
+  ConfigArgs train_args, pretrain_args, eval_args, generate_args, score_args, show_args;
+  add_config_command(app, "train", "Run GRPO training", train_args);
+  add_config_command(app, "pretrain", "Train the base model of the embedded default run",
+                     pretrain_args);
+  add_config_command(app, "eval", "Evaluate a checkpoint on the eval split (pass@1, pass@k)",
+                     eval_args);
+  CLI::App* generate = add_config_command(app, "generate",
+                                          "Sample completions from a checkpoint, JSONL out",
+                                          generate_args);
+  std::string generate_prompts;
+  generate->add_option("--prompts", generate_prompts,
+                       "Prompts file (one JSON object per line) or - for stdin");
+  CLI::App* score = add_config_command(app, "score",
+                                       "Score JSONL completions with the configured rewards",
+                                       score_args);
+  std::string score_input = "-";
+  score->add_option("--input", score_input, "JSONL file of completions, or - for stdin")
+      ->capture_default_str();
+
+  CLI::App* config = app.add_subcommand("config", "Show the resolved config or the key reference");
+  config->require_subcommand(1);
+  CLI::App* show = config->add_subcommand("show", "Print the resolved config as YAML");
+  show->add_option("config", show_args.path, "YAML config file")->required();
+  show->add_option("overrides", show_args.overrides, "Config overrides, section.key=value");
+  CLI::App* docs = config->add_subcommand("docs", "Print the reference of every config key");
+
+  CLI::App* bench = app.add_subcommand("bench", "Measure speed and memory, one JSON line out");
+  std::string bench_what;
+  ConfigArgs bench_args;
+  bench->add_option("what", bench_what, "model, rollout or ops")
+      ->required()
+      ->check(CLI::IsMember({"model", "rollout", "ops"}));
+  bench->add_option("--config", bench_args.path, "YAML config (default: configs/r1zero_tiny.yaml)");
+  bench->add_option("overrides", bench_args.overrides, "Config overrides, section.key=value");
+
+  CLI::App* sweep = app.add_subcommand("sweep", "Run a grid of variants, locally or on Slurm");
+  std::string sweep_file, sweep_backend = "local";
+  int sweep_parallel = 1;
+  bool sweep_dry_run = false;
+  sweep->add_option("sweep", sweep_file, "Sweep YAML (base config, grid, seeds)")->required();
+  sweep->add_option("--backend", sweep_backend, "local or slurm")
+      ->check(CLI::IsMember({"local", "slurm"}))
+      ->capture_default_str();
+  sweep->add_option("--parallel", sweep_parallel, "Variants run at once (local)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sweep->add_flag("--dry-run", sweep_dry_run, "Print the sbatch script instead of submitting");
+  CLI::App* sweep_report = app.add_subcommand("sweep-report", "Tabulate and plot a finished sweep");
+  std::string sweep_dir;
+  sweep_report->add_option("dir", sweep_dir, "Sweep output directory")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  grpo::core::setup_logging(log_level);
+  using grpo::cli::not_built;
+  if (show->parsed()) return grpo::cli::cmd_config_show(show_args);
+  if (docs->parsed()) return grpo::cli::cmd_config_docs();
+  if (app.got_subcommand("train"))
+    return not_built("train", "issue #7, the GRPO trainer", &train_args);
+  if (app.got_subcommand("pretrain"))
+    return not_built("pretrain", "issue #10, the embedded default run", &pretrain_args);
+  if (app.got_subcommand("eval"))
+    return not_built("eval", "issue #7, the GRPO trainer", &eval_args);
+  if (generate->parsed())
+    return not_built("generate", "issue #5, the rollout engine", &generate_args);
+  if (score->parsed()) return not_built("score", "issue #6, rewards and data", &score_args);
+  if (bench->parsed()) {
+    const char* issue = bench_what == "model"     ? "issue #4, the MoE policy"
+                        : bench_what == "rollout" ? "issue #5, the rollout engine"
+                                                  : "issue #9, the hot operations";
+    return not_built("bench " + bench_what, issue, nullptr);
+  }
+  if (sweep->parsed()) return not_built("sweep", "issue #12, ablations", nullptr);
+  if (sweep_report->parsed()) return not_built("sweep-report", "issue #12, ablations", nullptr);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const grpo::UsageError& e) {
+    std::cerr << "grpo: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "grpo: error: " << e.what() << "\n";
+    return 1;
+  }
+}

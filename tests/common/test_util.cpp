@@ -1,0 +1,83 @@
+// Helpers shared by the tests (see test_util.h).
+#include "common/test_util.h"
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <gtest/gtest.h>
+
+namespace grpo::testing {
+namespace fs = std::filesystem;
+
+namespace {
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+std::string unique_tmp(const std::string& tag) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "global";
+  for (char& c : name)
+    if (c == '/') c = '_';
+  const fs::path dir = fs::path(GRPO_TEST_TMP) / "io" / name;
+  fs::create_directories(dir);
+  return (dir / tag).string();
+}
+}  // namespace
+
+CommandResult run_shell(const std::string& command, const std::string& stdin_text) {
+  const std::string in = unique_tmp("stdin"), out = unique_tmp("stdout"), err = unique_tmp("stderr");
+  write_file(in, stdin_text);
+  const std::string full = command + " <" + shell_quote(in) + " >" + shell_quote(out) + " 2>" +
+                           shell_quote(err);
+  const int status = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+CommandResult run_grpo(const std::vector<std::string>& args, const std::string& stdin_text) {
+  std::string cmd = shell_quote(GRPO_BINARY);
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  return run_shell(cmd, stdin_text);
+}
+
+std::string fresh_dir(const std::string& name) {
+  const fs::path dir = fs::path(GRPO_TEST_TMP) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("test: cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("test: cannot write " + path);
+  f << text;
+}
+
+std::string source_path(const std::string& relative) {
+  return (fs::path(GRPO_SOURCE_DIR) / relative).string();
+}
+
+}  // namespace grpo::testing

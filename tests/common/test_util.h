@@ -1,0 +1,31 @@
+// Helpers shared by the tests: running the grpo binary, temporary directories, files.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace grpo::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `grpo <args>` (the binary built beside the tests) with optional stdin text.
+CommandResult run_grpo(const std::vector<std::string>& args, const std::string& stdin_text = "");
+
+// Runs a shell command line, capturing stdout and stderr.
+CommandResult run_shell(const std::string& command, const std::string& stdin_text = "");
+
+// A fresh, empty directory under the build tree, unique per test; removed by the next call
+// with the same name.
+std::string fresh_dir(const std::string& name);
+
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& text);
+
+// Path of a file in the source tree (configs/..., tests/golden/...).
+std::string source_path(const std::string& relative);
+
+}  // namespace grpo::testing
