@@ -16,7 +16,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build ccache git pkg-config
   libyaml-cpp-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev nlohmann-json3-dev
   libcli11-dev libre2-dev libpcre2-dev libbenchmark-dev
-  gnuplot-nox
+  gnuplot-nox jq
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }
