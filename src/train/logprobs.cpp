@@ -1,0 +1,86 @@
+// Completion log-probs for training (see train/logprobs.h).
+#include "grpo/train/logprobs.h"
+
+#include <algorithm>
+
+#include "grpo/core/error.h"
+#include "grpo/model/transformer.h"
+
+namespace grpo::train {
+
+SequenceBatch pack_sequences(const std::vector<const std::vector<int64_t>*>& prompts,
+                             const std::vector<const std::vector<int64_t>*>& completions,
+                             int64_t pad_id) {
+  GRPO_CHECK(prompts.size() == completions.size() && !prompts.empty(),
+             "pack_sequences: ", prompts.size(), " prompts for ", completions.size(),
+             " completions");
+  const int64_t B = static_cast<int64_t>(prompts.size());
+  int64_t lp = 0, lc = 0;
+  for (int64_t i = 0; i < B; ++i) {
+    GRPO_CHECK(!prompts[i]->empty() && !completions[i]->empty(),
+               "pack_sequences: row ", i, " has an empty prompt or completion");
+    lp = std::max<int64_t>(lp, static_cast<int64_t>(prompts[i]->size()));
+    lc = std::max<int64_t>(lc, static_cast<int64_t>(completions[i]->size()));
+  }
+  at::Tensor ids = at::full({B, lp + lc}, pad_id, at::kLong);
+  at::Tensor mask = at::zeros({B, lp + lc}, at::kBool);
+  at::Tensor cids = at::full({B, lc}, pad_id, at::kLong);
+  at::Tensor cmask = at::zeros({B, lc}, at::kFloat);
+  auto id = ids.accessor<int64_t, 2>();
+  auto m = mask.accessor<bool, 2>();
+  auto cid = cids.accessor<int64_t, 2>();
+  auto cm = cmask.accessor<float, 2>();
+  for (int64_t i = 0; i < B; ++i) {
+    const auto& p = *prompts[i];
+    const auto& c = *completions[i];
+    const int64_t np = static_cast<int64_t>(p.size()), nc = static_cast<int64_t>(c.size());
+    for (int64_t j = 0; j < np; ++j) {
+      id[i][lp - np + j] = p[j];
+      m[i][lp - np + j] = true;
+    }
+    for (int64_t j = 0; j < nc; ++j) {
+      id[i][lp + j] = c[j];
+      m[i][lp + j] = true;
+      cid[i][j] = c[j];
+      cm[i][j] = 1.0f;
+    }
+  }
+  return {ids, mask, cids, cmask, lp};
+}
+
+at::Tensor pack_token_values(const std::vector<const std::vector<float>*>& values, int64_t cols) {
+  const int64_t B = static_cast<int64_t>(values.size());
+  at::Tensor out = at::zeros({B, cols}, at::kFloat);
+  auto o = out.accessor<float, 2>();
+  for (int64_t i = 0; i < B; ++i) {
+    const auto& v = *values[i];
+    GRPO_CHECK(static_cast<int64_t>(v.size()) <= cols, "pack_token_values: row ", i, " has ",
+               v.size(), " values for ", cols, " columns");
+    for (size_t j = 0; j < v.size(); ++j) o[i][static_cast<int64_t>(j)] = v[j];
+  }
+  return out;
+}
+
+TokenScores score_tokens(const model::Transformer& model, const SequenceBatch& batch,
+                         double temperature, bool with_entropy) {
+  GRPO_CHECK(temperature > 0, "score_tokens: temperature must be > 0, got ", temperature);
+  const at::Device dev = model.device();
+  const int64_t lp = batch.prompt_len, lc = batch.completion_ids.size(1);
+  model::ForwardOutput out =
+      model.forward(batch.input_ids.to(dev), batch.attention_mask.to(dev), at::Tensor());
+  // Columns lp-1 .. lp+lc-2 predict completion tokens 0 .. lc-1.
+  at::Tensor h = out.hidden.narrow(1, lp - 1, lc);
+  at::Tensor logits = model.logits(h).to(at::kFloat);
+  if (temperature != 1.0) logits = logits / temperature;
+  at::Tensor logsm = at::log_softmax(logits, -1);
+  at::Tensor targets = batch.completion_ids.to(dev).unsqueeze(-1);
+  at::Tensor mask = batch.completion_mask.to(dev);
+  TokenScores s;
+  s.logp = logsm.gather(-1, targets).squeeze(-1) * mask;
+  if (with_entropy) s.entropy = -(logsm.exp() * logsm).sum(-1) * mask;
+  s.aux_loss = out.aux_loss;
+  s.expert_load = std::move(out.expert_load);
+  return s;
+}
+
+}  // namespace grpo::train

@@ -1,0 +1,72 @@
+// Private state of train::Trainer, shared by trainer.cpp (the loop) and trainer_state.cpp
+// (run directory, checkpoints, resume).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "grpo/algo/advantage.h"
+#include "grpo/algo/kl.h"
+#include "grpo/algo/policy_loss.h"
+#include "grpo/config/config.h"
+#include "grpo/data/example.h"
+#include "grpo/data/prompt_source.h"
+#include "grpo/model/transformer.h"
+#include "grpo/obs/metrics.h"
+#include "grpo/reward/scorer.h"
+#include "grpo/rollout/engine.h"
+#include "grpo/text/tokenizer.h"
+#include "grpo/train/optimizer.h"
+#include "grpo/train/trainer.h"
+
+namespace grpo::train {
+
+// One prompt's group: its example, G completions and their scores.
+struct Group {
+  data::Example example;
+  std::vector<rollout::Completion> completions;
+  std::vector<reward::Score> scores;
+};
+
+struct Trainer::Impl {
+  config::Config cfg;
+  std::string run_dir;
+  at::Device device = at::kCPU;
+  at::ScalarType dtype = at::kFloat;
+
+  std::unique_ptr<text::Tokenizer> tokenizer;
+  std::shared_ptr<model::Transformer> policy;
+  std::shared_ptr<model::Transformer> reference;  // null when no KL term
+  std::unique_ptr<data::PromptSource> data;
+  std::unique_ptr<reward::Scorer> scorer;
+  std::unique_ptr<AdamW> optimizer;
+
+  rollout::RolloutParams rollout_params;
+  algo::PolicyLossParams loss_params;
+  algo::AdvNorm adv_norm = algo::AdvNorm::kGroupStd;
+  algo::KlEstimator kl_estimator = algo::KlEstimator::kK3;
+  double score_temperature = 1.0;
+  bool kl_in_reward = false;
+
+  // Progress (saved in checkpoints).
+  int64_t step = 0;  // completed steps
+  int64_t nonfinite_in_row = 0, nonfinite_total = 0;
+  double elapsed_before = 0;  // wall seconds of the steps done by earlier processes
+
+  std::unique_ptr<obs::JsonlWriter> metrics_out, eval_out;
+
+  // trainer_state.cpp
+  void build(bool for_eval_only);
+  void prepare_run_dir();          // fresh start or resume (run.resume)
+  void save_checkpoint();
+  void load_checkpoint(const std::string& dir);
+
+  // trainer.cpp
+  obs::Metrics train_step();
+  void run_eval();
+};
+
+}  // namespace grpo::train
