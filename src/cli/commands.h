@@ -17,6 +17,7 @@ int cmd_config_show(const ConfigArgs& args);
 int cmd_config_docs();
 int cmd_train(const ConfigArgs& args);  // train_cmd.cpp
 int cmd_eval(const ConfigArgs& args);
+int cmd_pretrain(const ConfigArgs& args);
 
 // A subcommand whose work lands in a later issue: validates its config (so errors show now),
 // says that it is not built yet and which issue builds it, and exits 2.

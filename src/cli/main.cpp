@@ -96,8 +96,7 @@ int run(int argc, char** argv) {
   if (show->parsed()) return grpo::cli::cmd_config_show(show_args);
   if (docs->parsed()) return grpo::cli::cmd_config_docs();
   if (app.got_subcommand("train")) return grpo::cli::cmd_train(train_args);
-  if (app.got_subcommand("pretrain"))
-    return not_built("pretrain", "issue #10, the embedded default run", &pretrain_args);
+  if (app.got_subcommand("pretrain")) return grpo::cli::cmd_pretrain(pretrain_args);
   if (app.got_subcommand("eval")) return grpo::cli::cmd_eval(eval_args);
   if (generate->parsed())
     return not_built("generate", "issue #5, the rollout engine", &generate_args);

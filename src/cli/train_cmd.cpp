@@ -1,10 +1,11 @@
-// `grpo train` and `grpo eval`.
+// `grpo train`, `grpo eval` and `grpo pretrain`.
 #include <iostream>
 
 #include "commands.h"
 #include "grpo/config/loader.h"
 #include "grpo/core/log.h"
 #include "grpo/core/signals.h"
+#include "grpo/train/pretrain.h"
 #include "grpo/train/trainer.h"
 
 namespace grpo::cli {
@@ -24,6 +25,14 @@ int cmd_eval(const ConfigArgs& args) {
   core::set_log_level(cfg.run.log_level);
   train::Trainer trainer(cfg, /*eval_only=*/true);
   std::cout << trainer.evaluate_only() << "\n";
+  return 0;
+}
+
+int cmd_pretrain(const ConfigArgs& args) {
+  const config::Config cfg = config::load_file(args.path, args.overrides);
+  core::set_log_level(cfg.run.log_level);
+  const train::PretrainResult r = train::pretrain(cfg);
+  std::cout << "base model: " << r.final_dir << "\n";
   return 0;
 }
 
