@@ -11,6 +11,11 @@ tokenizer id for id against the real implementation:
                 tokenizer.json; special tokens <|endoftext|> <|im_start|> <|im_end|>, non-special
                 added tokens <think> </think> (as in Qwen3), <mask> (lstrip) and [W] (single_word).
   gpt2_style/   no normalizer, ByteLevel pre-tokenizer with the GPT-2 regex and add_prefix_space.
+  deepseek_style/  qwen2_style plus the added tokens of DeepSeek-R1's distilled Qwen models, whose
+                special tokens are spelled with characters outside the byte-level alphabet
+                (<｜begin▁of▁sentence｜>, <｜User｜>), with bos/eos set to them; and added tokens
+                that the ByteLevel decoder reads differently ("héé x" keeps its own UTF-8, "Ġz"
+                decodes to " z", special "<ñ>" decodes to "<" 0xF1 ">", i.e. "<U+FFFD>").
 
 Each directory is written by transformers' save_pretrained (tokenizer.json, tokenizer_config.json
 with eos/pad tokens, special_tokens_map.json). cases.json holds, for each string, the ids of
@@ -99,6 +104,8 @@ CASES = [
     " " * 40 + "x",
     "\x00\x01\x1f\x7f control",
     R1_ZERO,
+    "<｜begin▁of▁sentence｜><｜User｜>What is 2+2?<｜Assistant｜><think>\n4</think><｜end▁of▁sentence｜>",
+    "aa héé x bb héé xx aaĠz Ġz q<ñ>r <ñ<ñ>>",
 ]
 
 
@@ -118,6 +125,18 @@ def build_qwen2_style():
                     AddedToken("</think>", special=False, normalized=False),
                     AddedToken("<mask>", special=False, normalized=False, lstrip=True),
                     AddedToken("[W]", special=False, normalized=True, single_word=True)])
+    return tok
+
+
+DEEPSEEK_SPECIAL = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>",
+                    "<｜Assistant｜>", "<ñ>"]
+
+
+def build_deepseek_style():
+    tok = build_qwen2_style()
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in DEEPSEEK_SPECIAL])
+    tok.add_tokens([AddedToken("héé x", special=False, normalized=False),
+                    AddedToken("Ġz", special=False, normalized=False)])
     return tok
 
 
@@ -150,6 +169,8 @@ def main():
                            eos_token="<|endoftext|>", bos_token="<|endoftext|>",
                            add_prefix_space=True)
     assert json.loads(gpt2.to_str())["pre_tokenizer"]["add_prefix_space"]
+    deepseek_fast, deepseek = save(build_deepseek_style(), os.path.join(out, "deepseek_style"),
+                                   bos_token=DEEPSEEK_SPECIAL[0], eos_token=DEEPSEEK_SPECIAL[1])
 
     # The Llama-3 variant: same file with model.ignore_merges = true, where a pre-token found in
     # the vocabulary is one token whatever the merges say. With all merges kept, every vocabulary
@@ -166,7 +187,7 @@ def main():
     for s in CASES:
         entry = {"text": s}
         for name, tok in (("qwen2_style", qwen), ("gpt2_style", gpt2),
-                          ("qwen2_style_ignore_merges", qwen_im)):
+                          ("qwen2_style_ignore_merges", qwen_im), ("deepseek_style", deepseek)):
             ids = tok.encode(s, add_special_tokens=False).ids
             entry[name] = {"ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False)}
         cases.append(entry)
@@ -188,6 +209,18 @@ def main():
                          "keep_special": qwen.decode(byte_ids, skip_special_tokens=False),
                          "skip_special": qwen.decode(byte_ids, skip_special_tokens=True)})
 
+    # DeepSeek-style specials: decoded by the ByteLevel decoder as their own UTF-8 (characters
+    # outside the alphabet) or through the alphabet ("<ñ>" -> "<" 0xF1 ">", invalid UTF-8).
+    deepseek_decode_cases = []
+    for s in ["<｜begin▁of▁sentence｜><｜User｜>héé x<ñ>Ġz", "😀<ñ>😀"]:
+        ids = deepseek.encode(s, add_special_tokens=False).ids
+        for n in range(1, len(ids) + 1):
+            deepseek_decode_cases.append({
+                "ids": ids[:n],
+                "keep_special": deepseek.decode(ids[:n], skip_special_tokens=False),
+                "skip_special": deepseek.decode(ids[:n], skip_special_tokens=True),
+            })
+
     meta = {
         "generator": "scripts/ref/make_tokenizer_golden.py",
         "tokenizers_version": tokenizers.__version__,
@@ -199,12 +232,18 @@ def main():
         "gpt2_style": {"vocab_size": gpt2.get_vocab_size(with_added_tokens=True),
                        "eos_id": gpt2_fast.eos_token_id, "pad_id": gpt2_fast.pad_token_id,
                        "bos_id": gpt2_fast.bos_token_id},
+        "deepseek_style": {"vocab_size": deepseek.get_vocab_size(with_added_tokens=True),
+                           "eos_id": deepseek_fast.eos_token_id,
+                           "pad_id": deepseek_fast.pad_token_id,
+                           "bos_id": deepseek_fast.bos_token_id},
     }
     with open(os.path.join(out, "cases.json"), "w", encoding="utf-8") as f:
-        json.dump({"meta": meta, "cases": cases, "decode_cases": decode_cases}, f,
+        json.dump({"meta": meta, "cases": cases, "decode_cases": decode_cases,
+                   "deepseek_decode_cases": deepseek_decode_cases}, f,
                   ensure_ascii=False, indent=1)
         f.write("\n")
-    print(f"wrote {out}: {len(cases)} encode cases, {len(decode_cases)} decode cases")
+    print(f"wrote {out}: {len(cases)} encode cases, "
+          f"{len(decode_cases) + len(deepseek_decode_cases)} decode cases")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,32 @@ TEST(HfTokenizerTest, Gpt2StyleMatchesTokenizers) {
   expect_parity(*tok, "gpt2_style");
 }
 
+TEST(HfTokenizerTest, DeepSeekStyleAddedTokensMatchTokenizers) {
+  // Special tokens spelled outside the byte-level alphabet (<｜User｜>), an added token whose
+  // text has a space ("héé x"), one that is also a vocabulary entry ("Ġz"), and a special
+  // token that the ByteLevel decoder turns into invalid UTF-8 ("<ñ>").
+  const auto tok = HfTokenizer::load(testing::source_path(kGolden + "deepseek_style"));
+  expect_parity(*tok, "deepseek_style");
+  const json& meta = cases()["meta"]["deepseek_style"];
+  EXPECT_EQ(tok->vocab_size(), meta["vocab_size"].get<int64_t>());
+  EXPECT_EQ(tok->bos_id(), meta["bos_id"].get<int64_t>());
+  EXPECT_EQ(tok->eos_id(), meta["eos_id"].get<int64_t>());
+  EXPECT_TRUE(meta["pad_id"].is_null());
+  EXPECT_EQ(tok->pad_id(), tok->eos_id());
+  const std::string user = "<\xEF\xBD\x9CUser\xEF\xBD\x9C>";  // <｜User｜>
+  const auto user_id = tok->token_id(user);
+  ASSERT_TRUE(user_id);
+  EXPECT_TRUE(tok->is_special(*user_id));
+  EXPECT_EQ(tok->encode(user), std::vector<int64_t>{*user_id});
+  EXPECT_EQ(tok->token_bytes(*user_id), user);
+  for (const json& c : cases()["deepseek_decode_cases"]) {
+    const auto ids = c["ids"].get<std::vector<int64_t>>();
+    SCOPED_TRACE(show(ids));
+    EXPECT_EQ(tok->decode(ids), c["keep_special"].get<std::string>());
+    EXPECT_EQ(tok->decode(ids, /*skip_special=*/true), c["skip_special"].get<std::string>());
+  }
+}
+
 TEST(HfTokenizerTest, IgnoreMergesMatchesTokenizers) {
   // Llama-3's ignore_merges, on the file the golden script made: half the merges, so some
   // vocabulary words are reachable only as whole words.
