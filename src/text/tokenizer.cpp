@@ -66,9 +66,14 @@ std::string resolve_hf_path(const config::TokenizerConfig& cfg, const std::strin
   if (!own && !fs::is_directory(p, ec)) p = p.parent_path();  // model.path names a weights file
   if (fs::is_directory(p, ec)) {
     const fs::path file = p / "tokenizer.json";
-    if (!fs::exists(file, ec))
+    if (!fs::exists(file, ec)) {
+      // A SentencePiece-only model (Llama-2, Mistral v0.1) ships tokenizer.model instead.
+      const bool sentencepiece = fs::exists(p / "tokenizer.model", ec);
       throw ConfigError(key, where, "no tokenizer.json in '" + p.string() +
-                        "' (tokenizer.kind hf needs a Hugging Face tokenizer.json)");
+                        "' (tokenizer.kind hf needs a Hugging Face tokenizer.json" +
+                        (sentencepiece ? "; the tokenizer.model there is SentencePiece, which "
+                                         "grpo does not read" : "") + ")");
+    }
     return file.string();
   }
   return p.string();

@@ -158,6 +158,9 @@ TEST(MakeTokenizerTest, ConfigErrorsNameTheKey) {
   cfg.path.clear();
   EXPECT_THAT(usage_error_of([&] { make_tokenizer(cfg, empty_dir); }),
               AllOf(HasSubstr("model.path"), HasSubstr("no tokenizer.json in")));
+  testing::write_file(empty_dir + "/tokenizer.model", "spm");
+  EXPECT_THAT(usage_error_of([&] { make_tokenizer(cfg, empty_dir); }),
+              AllOf(HasSubstr("no tokenizer.json in"), HasSubstr("tokenizer.model there is SentencePiece")));
   cfg.kind = "sentencepiece";
   EXPECT_THAT(usage_error_of([&] { make_tokenizer(cfg, ""); }), HasSubstr("tokenizer.kind"));
 
