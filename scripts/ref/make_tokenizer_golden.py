@@ -15,7 +15,8 @@ tokenizer id for id against the real implementation:
                 special tokens are spelled with characters outside the byte-level alphabet
                 (<｜begin▁of▁sentence｜>, <｜User｜>), with bos/eos set to them; and added tokens
                 that the ByteLevel decoder reads differently ("héé x" keeps its own UTF-8, "Ġz"
-                decodes to " z", special "<ñ>" decodes to "<" 0xF1 ">", i.e. "<U+FFFD>").
+                decodes to " z", special "<ñ>" decodes to "<" 0xF1 ">", i.e. "<U+FFFD>"), and a normalized
+                added token written decomposed ("cafe\u0301!"), matched in NFC text.
 
 Each directory is written by transformers' save_pretrained (tokenizer.json, tokenizer_config.json
 with eos/pad tokens, special_tokens_map.json). cases.json holds, for each string, the ids of
@@ -105,7 +106,8 @@ CASES = [
     "\x00\x01\x1f\x7f control",
     R1_ZERO,
     "<｜begin▁of▁sentence｜><｜User｜>What is 2+2?<｜Assistant｜><think>\n4</think><｜end▁of▁sentence｜>",
-    "aa héé x bb héé xx aaĠz Ġz q<ñ>r <ñ<ñ>>",
+    "aa héé x bb héé xx aa\u0120z \u0120z q<ñ>r <ñ<ñ>>",
+    "x cafe\u0301! y caf\u00e9! cafe\u0301",
 ]
 
 
@@ -136,7 +138,9 @@ def build_deepseek_style():
     tok = build_qwen2_style()
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in DEEPSEEK_SPECIAL])
     tok.add_tokens([AddedToken("héé x", special=False, normalized=False),
-                    AddedToken("Ġz", special=False, normalized=False)])
+                    AddedToken("\u0120z", special=False, normalized=False),  # "Ġz"
+                    # normalized, written decomposed: matched by its NFC form, "café!"
+                    AddedToken("cafe\u0301!", special=False, normalized=True)])
     return tok
 
 

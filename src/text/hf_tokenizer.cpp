@@ -407,7 +407,12 @@ void HfTokenizer::Impl::parse_added(const Fields& f, const json& doc) {
     bytes[a.id] = detail::byte_level_to_bytes(a.content);
     flags[a.id] = kHasToken | (a.special ? kSpecial : 0);
     added_by_content[a.content] = a.id;
-    (a.normalized ? normalized_trie : raw_trie).add(a.content, static_cast<int32_t>(added.size()));
+    // `tokenizers` matches a normalized added token by its normalized content.
+    if (a.normalized)
+      normalized_trie.add(nfc ? nfc_normalize(a.content) : a.content,
+                          static_cast<int32_t>(added.size()));
+    else
+      raw_trie.add(a.content, static_cast<int32_t>(added.size()));
     added.push_back(std::move(a));
   }
 }
