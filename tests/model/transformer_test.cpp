@@ -130,6 +130,31 @@ TEST(TransformerTest, IncrementalDecodingEqualsFullForwardThroughRepeatAndDrop) 
   }
 }
 
+TEST(TransformerTest, CacheSurvivesDroppingEveryRowAndRepeatingOnce) {
+  // The rollout engine drops rows as they finish: the last drop leaves an empty batch, which
+  // must stay usable (decode of zero rows) rather than crash.
+  const config::ModelConfig cfg = test::small_config();
+  const auto model = make_model(cfg);
+  at::Tensor ids, mask;
+  left_pad({{1, 2, 3}, {4, 5}}, &ids, &mask);
+  KVCache cache;
+  model->prefill(ids, mask, 4, cache);
+  const int64_t bytes = cache.bytes();
+  cache.repeat_rows(1);  // g = 1: unchanged
+  EXPECT_EQ(cache.rows(), 2);
+  EXPECT_EQ(cache.bytes(), bytes);
+  EXPECT_THAT(error_of([&] { cache.repeat_rows(0); }), HasSubstr("g must be >= 1"));
+  cache.select_rows(at::tensor(std::vector<int64_t>{1}, at::kLong));
+  EXPECT_EQ(cache.length(), 2);  // the leading padding column of row 1 is trimmed
+  EXPECT_LT(cache.bytes(), bytes);
+  const at::Tensor one = model->decode(at::tensor({7}, at::kLong), cache);
+  EXPECT_TRUE(test::all_close(one[0], full_logits(*model, {4, 5, 7})[-1], 1e-5));
+  cache.select_rows(std::vector<int64_t>{});
+  EXPECT_EQ(cache.rows(), 0);
+  EXPECT_EQ(model->decode(at::empty({0}, at::kLong), cache).sizes(),
+            (std::vector<int64_t>{0, cfg.vocab_size}));
+}
+
 TEST(TransformerTest, LeftPaddedBatchRowsEqualRowsAlone) {
   const config::ModelConfig cfg = test::small_config();
   const auto model = make_model(cfg, 11);
