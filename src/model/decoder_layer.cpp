@@ -36,8 +36,12 @@ at::Tensor Attention::forward(const at::Tensor& x, const Rope& rope, const at::T
   if (cache) {
     cache->k->narrow(2, cache->col, t).copy_(k);
     cache->v->narrow(2, cache->col, t).copy_(v);
-    k = cache->k->narrow(2, 0, cache->col + t);
-    v = cache->v->narrow(2, 0, cache->col + t);
+    // Prefill (col 0) attends over exactly the new keys: keep the contiguous k, v rather than
+    // the strided view of the cache, which SDPA would copy.
+    if (cache->col > 0) {
+      k = cache->k->narrow(2, 0, cache->col + t);
+      v = cache->v->narrow(2, 0, cache->col + t);
+    }
   }
   const double scale = 1.0 / std::sqrt(double(head_dim_));
   // Causal without a mask lets SDPA use its fused causal kernel; a mask carries padding.

@@ -67,13 +67,13 @@ MoeOutput MoeLayer::forward(const at::Tensor& x, const at::Tensor& valid,
     const at::Tensor token = at::div(order, k, "floor");                // [R] token of each pair
     const at::Tensor xs = x.index_select(0, token);                     // [R, D] permuted
     const at::Tensor ws = r.weights.reshape({-1}).index_select(0, order).to(x.scalar_type());
+    // split_with_sizes, not one narrow per expert: its backward is a single cat, where E
+    // narrows would each scatter into a full [R, D] gradient buffer.
+    const std::vector<at::Tensor> chunks =
+        xs.split_with_sizes(std::vector<int64_t>(counts, counts + e_count), 0);
     std::vector<at::Tensor> outs;
-    int64_t offset = 0;
-    for (int64_t e = 0; e < e_count; ++e) {
-      if (counts[e] == 0) continue;
-      outs.push_back(expert_list[e]->forward(xs.narrow(0, offset, counts[e])));
-      offset += counts[e];
-    }
+    for (int64_t e = 0; e < e_count; ++e)
+      if (counts[e] > 0) outs.push_back(expert_list[e]->forward(chunks[e]));
     const at::Tensor ys = at::cat(outs, 0) * ws.unsqueeze(1);          // [R, D]
     y = y.index_add(0, token, ys);                                      // un-permute and sum
   }
