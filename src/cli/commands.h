@@ -15,6 +15,8 @@ struct ConfigArgs {
 
 int cmd_config_show(const ConfigArgs& args);
 int cmd_config_docs();
+// `grpo score`: input is a JSONL file or "-" for stdin (src/cli/score_cmd.cpp).
+int cmd_score(const ConfigArgs& args, const std::string& input);
 
 // A subcommand whose work lands in a later issue: validates its config (so errors show now),
 // says that it is not built yet and which issue builds it, and exits 2.
