@@ -54,18 +54,17 @@ class AnswerMatchRule : public RewardRule {
       return {0.0, fmt::format("answer longer than {} bytes ({})", o_.max_chars, answer.size()),
               false};
 
-    const bool numeric = refs[0].number.has_value();
-    std::string why, got;
+    // Numeric references compare as exact numbers, the others as normalised strings.
+    bool any_number = false, any_text = false;
+    for (const auto& r : refs) (r.number ? any_number : any_text) = true;
+    std::string why;
+    std::optional<Rational> v;
+    if (any_number) v = parse_answer_number(answer, o_.surrounding_text, &why);
+    const std::string text = any_text ? normalize_answer_text(answer, o_.case_sensitive) : "";
     bool match = false;
-    if (numeric) {
-      const auto v = parse_answer_number(answer, o_.surrounding_text, &why);
-      if (!v) return {0.0, why, false};
-      got = v->str();
-      for (const auto& r : refs) match = match || (r.number && *r.number == *v);
-    } else {
-      got = normalize_answer_text(answer, o_.case_sensitive);
-      for (const auto& r : refs) match = match || r.text == got;
-    }
+    for (const auto& r : refs) match = match || (r.number ? v && *v == *r.number : r.text == text);
+    if (!match && !any_text && !v) return {0.0, why, false};
+    const std::string got = v ? v->str() : text;
     if (match) return {1.0, "correct", true};
     std::string expected = refs[0].shown;
     if (refs.size() > 1) {
@@ -77,8 +76,8 @@ class AnswerMatchRule : public RewardRule {
   }
 
  private:
-  // The example's reference answers; numeric when compare is numeric, or auto and the (first)
-  // reference is a number.
+  // The example's reference answers; each numeric when compare is numeric, or auto and it is
+  // a number (a JSON number, or a string holding exactly one bare number).
   std::vector<Reference> references(const data::Example& ex) const {
     std::vector<nlohmann::json> values;
     if (ex.answer.is_array()) {

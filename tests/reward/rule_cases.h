@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "grpo/config/loader.h"
+#include "grpo/core/error.h"
 #include "grpo/data/example.h"
 #include "grpo/reward/rule.h"
 
