@@ -15,7 +15,7 @@ PY_PACKAGES=("torch==${TORCH_VERSION}" "transformers==4.57.6" "safetensors==0.6.
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache git pkg-config
   libyaml-cpp-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev nlohmann-json3-dev
-  libcli11-dev libre2-dev libpcre2-dev libbenchmark-dev
+  libcli11-dev libre2-dev libpcre2-dev libicu-dev libbenchmark-dev
   gnuplot-nox jq
 )
 

@@ -12,7 +12,6 @@
 #include "grpo/core/rng.h"
 #include "grpo/core/timer.h"
 #include "grpo/data/corpus.h"
-#include "grpo/data/prompt_source.h"
 #include "grpo/model/pretrained.h"
 #include "grpo/model/safetensors.h"
 #include "grpo/model/transformer.h"
@@ -54,9 +53,17 @@ PretrainResult pretrain(const config::Config& cfg) {
                counts.total / 1e6, counts.active / 1e6, pc.output_dir);
 
   // Corpus: tokenised documents, each [bos] text [eos], truncated to seq_len tokens.
-  data::PromptSource source(cfg);
-  const std::vector<std::string> docs = data::pretrain_corpus(cfg, source);
+  const data::PretrainCorpus corpus(cfg);
+  std::vector<std::string> docs;
+  docs.reserve(static_cast<size_t>(corpus.size()));
+  int64_t solved = 0;
+  for (int64_t i = 0; i < corpus.size(); ++i) {
+    const data::CorpusDocument d = corpus.document(i);
+    solved += d.solved;
+    docs.push_back(d.text());
+  }
   GRPO_CHECK(!docs.empty(), "pretrain: the corpus is empty (pretrain.corpus_examples)");
+  spdlog::info("corpus: {} documents, {} solved; e.g. {}", docs.size(), solved, docs.front());
   const int64_t T = pc.seq_len;
   const int64_t pad = tokenizer->pad_id();
   std::vector<std::vector<int64_t>> rows;
@@ -157,10 +164,10 @@ PretrainResult pretrain(const config::Config& cfg) {
 
   // The base model's eval metrics: what RL starts from.
   const reward::Scorer scorer = reward::build_scorer(cfg);
-  obs::Metrics em = evaluate(*policy, *tokenizer, scorer, source.eval_set(), cfg, 0);
+  obs::Metrics em = evaluate(*policy, *tokenizer, scorer, corpus.eval_set(), cfg, 0);
   obs::JsonlWriter(pc.output_dir + "/eval.jsonl", false).write_line(em.to_json());
   spdlog::info("base model: greedy accuracy {:.3f}, format {:.3f} on {} eval problems",
-               em.get("eval/acc_pass1"), em.get("eval/format"), source.eval_set().size());
+               em.get("eval/acc_pass1"), em.get("eval/format"), corpus.eval_set().size());
   return result;
 }
 

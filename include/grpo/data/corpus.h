@@ -1,46 +1,61 @@
-// The synthetic pretraining corpus of the embedded default run (`grpo pretrain`).
+// The synthetic pretraining corpus of `grpo pretrain` (issue #10): documents in the task's
+// domain, each a rendered prompt of the configured template followed by a reasoning-shaped
+// completion "<think> step = value, ... </think> <answer> ... </answer>". A share
+// pretrain.solved_fraction of them reach the right answer; the others show a failed attempt
+// (countdown: a wrong combination of the numbers; arithmetic: a slip in the last step), so a
+// base model learns the format but solves the task only rarely.
 //
-// Each document is a rendered training prompt followed by a completion in the R1-Zero format,
-//   <think> reasoning </think> <answer> answer </answer>
-// whose reasoning is domain text: arithmetic steps "7*3=21,21-2=19". A fraction
-// pretrain.solved_fraction of the documents solve their problem; the others reason correctly
-// about a wrong attempt and answer it, so the base model learns the language of the task and
-// the template but solves the task only rarely (DeepSeek-R1-Zero starts from a base model,
-// never from supervised solutions).
-//
-//   countdown   the reasoning is 1 to 3 attempts, each a chain of steps over all the numbers
-//               ("3+7=10,10*2=20;"); a solved document's last attempt reaches the target and
-//               the answer writes it as an expression, an unsolved one misses with every
-//               attempt (none reaches the target) and answers the last.
-//   arithmetic  the reasoning restates the expression; the answer is its value (solved) or the
-//               value off by 1..3 (unsolved).
-//   jsonl       not supported (the corpus needs a generated task).
-//
-// Problems come from the training split far past what a run reaches (index 2^40 + i), so the
-// corpus never contains an eval problem or its answer, and not the RL run's first problems.
-// Deterministic in (run.seed, data section, pretrain section).
+// Deterministic in (run.seed, data.*, pretrain.*, index). Never shows an eval-split answer:
+// problems equal to an eval problem are redrawn, and so is any document that states an eval
+// arithmetic expression's value as a step ("3 + 4 = 7" when "What is 3 + 4?" is an eval problem).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "grpo/config/config.h"
+#include "grpo/data/prompt_source.h"
 
 namespace grpo::data {
 
-class PromptSource;
-
-// pretrain.corpus_examples documents (ConfigError for data.task jsonl).
-std::vector<std::string> pretrain_corpus(const config::Config& cfg, const PromptSource& source);
-
-// The chain-form attempt of `nums` in this order with these operators ('+', '-', '*', '/'),
-// if every step is a positive integer: the reasoning text ("3+7=10,10*2=20"), the answer
-// expression ("(3+7)*2") and its value. For tests and the corpus.
-struct ChainAttempt {
-  std::string steps, expression;
-  int64_t value = 0;
+struct CorpusDocument {
+  std::string prompt;      // the rendered prompt, as PromptSource renders it
+  std::string completion;  // what the model is to continue with
+  bool solved = false;     // the answer in the completion is right
+  Example example;         // the problem, with its reference answer (as PromptSource makes it)
+  std::string text() const { return prompt + completion; }
 };
-bool chain_attempt(const std::vector<int64_t>& nums, const std::vector<char>& ops,
-                   ChainAttempt* out);
+
+class PretrainCorpus {
+ public:
+  // Uses cfg.data (task countdown or arithmetic, template, limits, eval set) and
+  // cfg.pretrain.corpus_examples / solved_fraction. ConfigError for data.task: jsonl.
+  explicit PretrainCorpus(const config::Config& cfg);
+
+  int64_t size() const { return size_; }
+  // Document `index` in [0, size()).
+  CorpusDocument document(int64_t index) const;
+  // Whether `text` states an eval problem or an eval answer (the check documents pass).
+  bool mentions_eval(const std::string& text) const;
+  const std::vector<Example>& eval_set() const { return source_.eval_set(); }
+
+ private:
+  PromptSource source_;
+  std::string task_;
+  int64_t size_ = 0;
+  double solved_fraction_ = 0;
+  uint64_t seed_ = 0;
+  CountdownSpec countdown_;
+  ArithmeticSpec arithmetic_;
+  std::unordered_set<std::string> eval_keys_;  // countdown_key or arithmetic expression
+  std::vector<std::string> eval_statements_;   // "3 + 4 = " for arithmetic eval problems
+};
+
+// The single-operation steps of evaluating `expression` (integers, + - * /, parentheses, as
+// the generators write them), innermost first: {"3 * 5 = 15", "15 + 7 = 22"}. Throws Error on
+// text it cannot read or a division that is not exact.
+std::vector<std::string> expression_steps(const std::string& expression, int64_t* value);
 
 }  // namespace grpo::data

@@ -1,0 +1,55 @@
+// Model directories in the Hugging Face layout: config.json beside model.safetensors (or
+// model-0000i-of-0000K.safetensors shards and model.safetensors.index.json).
+//
+// config.json is Qwen3-MoE's (model_type "qwen3_moe"), so a directory written here reads like
+// any Qwen3-MoE checkpoint, plus keys Qwen3-MoE lacks: "n_shared_experts" and
+// "first_k_dense_replace" (DeepSeek's names) and "qk_norm" (grpo's; Qwen3 always has it).
+// Qwen3-MoE's dense layers (mlp_only_layers, decoder_sparse_step) map to first_k_dense when
+// they are the first k layers; other layouts, and options the model does not implement
+// (rope_scaling, sliding window, attention bias, an activation other than silu), are refused
+// with the key and value named.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+
+#include "grpo/config/config.h"
+#include "grpo/model/transformer.h"
+
+namespace grpo::model {
+
+// Hugging Face's default max_shard_size ("5GB").
+inline constexpr int64_t kDefaultShardBytes = 5'000'000'000;
+
+// The architecture keys of a Hugging Face Qwen3-MoE config.json (a file path); the other
+// ModelConfig keys keep their defaults. Throws grpo::Error for an unreadable or malformed file
+// or a missing key, grpo::UsageError for an architecture grpo cannot express.
+config::ModelConfig read_hf_config(const std::string& config_json_path);
+
+// config.json text for `cfg` (cfg.vocab_size > 0), recording `dtype` as "dtype".
+std::string hf_config_json(const config::ModelConfig& cfg, at::ScalarType dtype = at::kFloat);
+
+// The config a model is built from. With cfg.path set, the architecture comes from
+// <cfg.path>/config.json and the training options (router_aux_loss_coef, router_aux_free,
+// router_bias_update_rate, freeze_router, fused_ops, init_std) from `cfg`; otherwise `cfg`
+// itself. vocab_size 0 becomes `tokenizer_vocab`; a vocabulary smaller than the tokenizer's
+// is refused (UsageError naming model.vocab_size or the config.json).
+config::ModelConfig resolve_model_config(const config::ModelConfig& cfg, int64_t tokenizer_vocab);
+
+// Builds the model of resolve_model_config(cfg, tokenizer_vocab): weights from cfg.path when
+// set, else init_weights(seed); then moves it to `device` and `dtype`.
+std::shared_ptr<Transformer> create_model(const config::ModelConfig& cfg, int64_t tokenizer_vocab,
+                                          uint64_t seed, const at::Device& device = at::kCPU,
+                                          at::ScalarType dtype = at::kFloat);
+
+// Writes config.json and the weights (state_tensors(), in the model's dtype) into `dir`
+// (created if needed); sharded when larger than max_shard_bytes.
+void save_pretrained(const Transformer& model, const std::string& dir,
+                     int64_t max_shard_bytes = kDefaultShardBytes);
+
+// Loads the weights of `dir` (single file or sharded) into `model` (strict: see load_state).
+void load_pretrained_weights(Transformer& model, const std::string& dir);
+
+}  // namespace grpo::model
