@@ -56,12 +56,12 @@ at::Device parse_device(const config::Config& cfg) {
   try {
     dev = at::Device(d);
   } catch (const std::exception&) {
-    throw ConfigError("run.device: '" + d + "' is not a device (cpu, cuda, cuda:N or auto)" +
-                      (cfg.where("run.device").empty() ? "" : " at " + cfg.where("run.device")));
+    throw ConfigError("run.device", cfg.where("run.device"),
+                      "'" + d + "' is not a device (cpu, cuda, cuda:N or auto)");
   }
   if (dev.is_cuda() && !cuda)
-    throw ConfigError("run.device: '" + d + "' but this build or machine has no CUDA device " +
-                      "(use run.device=cpu or auto)");
+    throw ConfigError("run.device", cfg.where("run.device"),
+                      "'" + d + "' but this build or machine has no CUDA device (use cpu or auto)");
   return dev;
 }
 
@@ -193,7 +193,7 @@ void Trainer::Impl::load_checkpoint(const std::string& dir) {
     }
   }
   if (!refused.empty())
-    throw ConfigError("cannot resume from " + dir +
+    throw UsageError("cannot resume from " + dir +
                       ": these keys would change the run's trajectory:" + refused +
                       "\nrestore them, or start a new run (another run.name, or run.resume=never "
                       "with run.overwrite=true)");

@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "grpo/core/error.h"
 #include "grpo/model/transformer.h"
 #include "grpo/rollout/engine.h"
 #include "grpo/text/char_tokenizer.h"
@@ -192,7 +193,7 @@ TEST(EngineTest, PromptTooLongIsAClearError) {
   try {
     engine.generate({{std::string(60, 'x'), 1}}, 1, p, 1, 0);
     FAIL() << "expected an error";
-  } catch (const Error& e) {
+  } catch (const grpo::Error& e) {
     EXPECT_NE(std::string(e.what()).find("max_position_embeddings"), std::string::npos);
   }
 }
