@@ -1,0 +1,182 @@
+// grpo_dist_worker: one rank of the multi-process tests (tests/dist/multiprocess_test.cpp),
+// started by the real torchrun or with Slurm variables. Reads its place from the environment
+// like `grpo train` will, joins with Gloo, and runs one scenario:
+//   ops      every collective against values computed here in closed form; prints
+//            "PASS rank R" and exits 0, or "FAIL rank R: ..." and exits 3
+//   die      two good calls, then rank --victim kills itself (SIGKILL) before an all_reduce
+//   absent   two good calls, then rank --victim skips the all_reduce and sleeps
+// Any grpo::Error is printed as "ERROR rank R after S s: <message>" and exits 1.
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "grpo/core/error.h"
+#include "grpo/dist/communicator.h"
+#include "grpo/dist/data_parallel.h"
+#include "grpo/dist/launch.h"
+#include "grpo/dist/replica_check.h"
+
+namespace {
+
+using grpo::dist::Communicator;
+using grpo::dist::ReduceOp;
+
+int g_rank = -1;
+std::string g_failure;
+
+void expect(bool ok, const std::string& what) {
+  if (!ok && g_failure.empty()) g_failure = what;
+}
+
+void expect_equal(const at::Tensor& got, const at::Tensor& want, const std::string& what) {
+  const bool same_shape = got.sizes() == want.sizes() && got.scalar_type() == want.scalar_type();
+  const bool ok = same_shape && at::equal(got, want);
+  std::ostringstream os;
+  os << what << ": got " << got.scalar_type() << got.sizes() << " want " << want.scalar_type()
+     << want.sizes();
+  if (same_shape && !ok) os << ", max |diff| " << (got.to(at::kDouble) - want.to(at::kDouble)).abs().max().item<double>();
+  expect(ok, os.str());
+}
+
+template <typename F>
+void expect_error(F&& f, const std::string& needle, const std::string& what) {
+  try {
+    f();
+    expect(false, what + ": no error");
+  } catch (const grpo::Error& e) {
+    expect(std::string(e.what()).find(needle) != std::string::npos,
+           what + ": message lacks '" + needle + "': " + e.what());
+  }
+}
+
+// Integer-valued data, so every sum is exact in every dtype and reduction order.
+at::Tensor ints(std::vector<int64_t> shape, at::ScalarType dtype, int64_t seed) {
+  at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed));
+  return at::randint(-50, 50, shape, gen, at::TensorOptions().dtype(at::kLong)).to(dtype);
+}
+
+void scenario_ops(Communicator& comm) {
+  const int w = comm.world_size(), r = comm.rank();
+  const double rank_sum = w * (w - 1) / 2.0;
+
+  // all_reduce Sum over mixed dtypes and odd sizes: rank r holds base_i + (i+1)*r, so the sum is
+  // w*base_i + (i+1)*w(w-1)/2. bucket_mb is tiny (see main) so this spans many buckets.
+  const std::vector<std::vector<int64_t>> shapes = {{1}, {3, 7}, {19}, {733}, {2, 3, 5}, {0}};
+  const at::ScalarType dtypes[] = {at::kFloat, at::kDouble, at::kLong, at::kFloat, at::kInt, at::kFloat};
+  std::vector<at::Tensor> mine, want;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const at::Tensor base = ints(shapes[i], dtypes[i], 17 + static_cast<int64_t>(i));
+    mine.push_back(base + static_cast<int64_t>(i + 1) * r);
+    want.push_back(base * w + static_cast<int64_t>((i + 1) * rank_sum));
+  }
+  // A non-contiguous view is reduced in place too.
+  at::Tensor backing = ints({5, 4}, at::kFloat, 5) + r;
+  at::Tensor view = backing.t();
+  mine.push_back(view);
+  want.push_back((ints({5, 4}, at::kFloat, 5) * w + rank_sum).t());
+  comm.all_reduce(mine, ReduceOp::Sum);
+  for (size_t i = 0; i < mine.size(); ++i)
+    expect_equal(mine[i], want[i], "all_reduce sum tensor " + std::to_string(i));
+  expect_equal(backing.t(), want.back(), "all_reduce wrote through the view");
+
+  // Mean: base + (w-1)/2, exact in float64 for these small integers and halves.
+  at::Tensor m = ints({11}, at::kDouble, 3) + r;
+  comm.all_reduce(m, ReduceOp::Mean);
+  expect_equal(m, ints({11}, at::kDouble, 3) + (w - 1) / 2.0, "all_reduce mean");
+
+  std::vector<double> values = {1.5 * r, 2.0};
+  comm.all_reduce(values);
+  expect(values[0] == 1.5 * rank_sum && values[1] == 2.0 * w, "all_reduce of doubles");
+
+  // broadcast from the last rank: everyone ends with the root's data.
+  const int root = w - 1;
+  std::vector<at::Tensor> b = {ints({13}, at::kFloat, 100 + r), ints({2, 2}, at::kLong, 200 + r)};
+  comm.broadcast(b, root);
+  expect_equal(b[0], ints({13}, at::kFloat, 100 + root), "broadcast tensor 0");
+  expect_equal(b[1], ints({2, 2}, at::kLong, 200 + root), "broadcast tensor 1");
+
+  // all_gather, sizes differing in dim 0 (rank 0 sends no rows at all).
+  at::Tensor rows = at::arange(3 * r, at::kFloat).reshape({r, 3}) + 10 * r;
+  std::vector<at::Tensor> got = comm.all_gather(rows);
+  expect(static_cast<int>(got.size()) == w, "all_gather returns one tensor per rank");
+  for (int q = 0; q < w && q < static_cast<int>(got.size()); ++q)
+    expect_equal(got[q], at::arange(3 * q, at::kFloat).reshape({q, 3}) + 10 * q,
+                 "all_gather from rank " + std::to_string(q));
+  std::vector<at::Tensor> scalars = comm.all_gather(at::scalar_tensor(r * 2.5, at::kDouble));
+  for (int q = 0; q < w; ++q)
+    expect_equal(scalars[q], at::scalar_tensor(q * 2.5, at::kDouble), "all_gather of scalars");
+
+  // Shapes that disagree beyond dim 0: every rank throws, naming rank 1, and goes on.
+  expect_error([&] { comm.all_gather(at::zeros({2, r == 1 ? 4 : 3})); }, "rank 1 sent Float [2, 4]",
+               "all_gather shape mismatch");
+
+  comm.barrier();
+
+  // Replica check: equal tensors pass; one changed on rank 1 is named.
+  std::vector<at::Tensor> params = {ints({7}, at::kFloat, 1), ints({3, 3}, at::kFloat, 2)};
+  grpo::dist::verify_replicas(comm, {"w0", "w1"}, params, "parameters");
+  if (r == 1) params[1][2][2] += 1e-3;
+  expect_error([&] { grpo::dist::verify_replicas(comm, {"w0", "w1"}, params, "parameters"); },
+               "rank 1 differs from rank 0 in w1", "replica mismatch");
+
+  // Gradients: a parameter without a gradient on one rank still reduces.
+  at::Tensor p = at::ones({4}).set_requires_grad(true);
+  if (r != 0) p.mutable_grad() = at::full({4}, static_cast<double>(r));
+  grpo::dist::all_reduce_gradients(comm, {p});
+  expect_equal(p.grad(), at::full({4}, rank_sum), "all_reduce_gradients");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string scenario = argc > 1 ? argv[1] : "ops";
+  double timeout_s = 10.0;
+  int victim = -1;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--timeout") timeout_s = std::atof(argv[i + 1]);
+    if (flag == "--victim") victim = std::atoi(argv[i + 1]);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  try {
+    const grpo::dist::LaunchEnv env = grpo::dist::launch_env();
+    g_rank = env.rank;
+    grpo::dist::CommOptions opts;
+    opts.timeout_s = timeout_s;
+    opts.bucket_mb = 0.001;  // ~1 KiB: many buckets
+    auto comm = Communicator::create(env, opts);
+    if (scenario == "ops") {
+      scenario_ops(*comm);
+      if (!g_failure.empty()) {
+        std::cout << "FAIL rank " << g_rank << ": " << g_failure << std::endl;
+        return 3;
+      }
+      std::cout << "PASS rank " << g_rank << " of " << comm->world_size() << " backend "
+                << comm->backend_name() << std::endl;
+      return 0;
+    }
+    comm->barrier();
+    comm->all_reduce(at::ones({5}));
+    if (comm->rank() == victim) {
+      if (scenario == "die") std::raise(SIGKILL);
+      std::this_thread::sleep_for(std::chrono::duration<double>(4 * timeout_s));
+      return 0;
+    }
+    comm->all_reduce(at::ones({5}));
+    std::cout << "NO ERROR rank " << g_rank << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "ERROR rank " << g_rank << " after " << elapsed() << " s: " << e.what()
+              << std::endl;
+    return 1;
+  }
+}
