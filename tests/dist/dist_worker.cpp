@@ -5,8 +5,11 @@
 //            "PASS rank R" and exits 0, or "FAIL rank R: ..." and exits 3
 //   die      two good calls, then rank --victim kills itself (SIGKILL) before an all_reduce
 //   absent   two good calls, then rank --victim skips the all_reduce and sleeps
+//   bench    times small and large all_reduces and tensor_hash, prints them (no assertion;
+//            use --bucket-mb 25 for the default bucketing)
 // Any grpo::Error is printed as "ERROR rank R after S s: <message>" and exits 1.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <chrono>
 #include <csignal>
@@ -132,16 +135,51 @@ void scenario_ops(Communicator& comm) {
   expect_equal(p.grad(), at::full({4}, rank_sum), "all_reduce_gradients");
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+void scenario_bench(Communicator& comm) {
+  at::Tensor small = at::ones({256});  // 1 KiB: latency
+  for (int i = 0; i < 20; ++i) comm.all_reduce(small);
+  auto t0 = std::chrono::steady_clock::now();
+  const int small_iters = 500;
+  for (int i = 0; i < small_iters; ++i) comm.all_reduce(small);
+  const double small_ms = seconds_since(t0) * 1e3 / small_iters;
+
+  // 100 MiB of float32 in one call, as a gradient all-reduce of a ~26M-parameter model.
+  std::vector<at::Tensor> grads;
+  for (int i = 0; i < 20; ++i) grads.push_back(at::randn({1310720}));
+  comm.all_reduce(grads);
+  t0 = std::chrono::steady_clock::now();
+  const int big_iters = 5;
+  for (int i = 0; i < big_iters; ++i) comm.all_reduce(grads);
+  const double big_s = seconds_since(t0) / big_iters;
+
+  at::Tensor blob = at::randn({26214400});  // 100 MiB
+  (void)grpo::dist::tensor_hash(blob);
+  t0 = std::chrono::steady_clock::now();
+  const uint64_t h = grpo::dist::tensor_hash(blob);
+  const double hash_s = seconds_since(t0);
+  if (comm.rank() == 0)
+    std::cout << "BENCH world " << comm.world_size() << " threads " << at::get_num_threads()
+              << ": all_reduce 1 KiB " << small_ms << " ms/op; all_reduce 100 MiB float32 "
+              << big_s << " s (" << 100.0 / big_s << " MiB/s); tensor_hash 100 MiB " << hash_s
+              << " s (" << 100.0 / hash_s << " MiB/s, " << (h & 0xff) << ")" << std::endl;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string scenario = argc > 1 ? argv[1] : "ops";
   double timeout_s = 10.0;
   int victim = -1;
+  double bucket_mb = 0.001;  // ~1 KiB: many buckets in the ops scenario
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--timeout") timeout_s = std::atof(argv[i + 1]);
     if (flag == "--victim") victim = std::atoi(argv[i + 1]);
+    if (flag == "--bucket-mb") bucket_mb = std::atof(argv[i + 1]);
   }
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
@@ -152,7 +190,7 @@ int main(int argc, char** argv) {
     g_rank = env.rank;
     grpo::dist::CommOptions opts;
     opts.timeout_s = timeout_s;
-    opts.bucket_mb = 0.001;  // ~1 KiB: many buckets
+    opts.bucket_mb = bucket_mb;
     auto comm = Communicator::create(env, opts);
     if (scenario == "ops") {
       scenario_ops(*comm);
@@ -162,6 +200,10 @@ int main(int argc, char** argv) {
       }
       std::cout << "PASS rank " << g_rank << " of " << comm->world_size() << " backend "
                 << comm->backend_name() << std::endl;
+      return 0;
+    }
+    if (scenario == "bench") {
+      scenario_bench(*comm);
       return 0;
     }
     comm->barrier();
