@@ -156,28 +156,26 @@ std::unique_ptr<Communicator> Communicator::create(const LaunchEnv& env, const C
 
 void Communicator::join(Millis timeout) {
   store_->set("join/" + std::to_string(env_.rank), hostname() + " pid " + std::to_string(getpid()));
-  store_->add("joined", 1);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    const int64_t joined = store_->add("joined", 0);
-    GRPO_CHECK(joined <= env_.world_size, "dist: ", joined, " processes joined the rendezvous at ",
-               env_.master_addr, ":", env_.master_port, " but WORLD_SIZE is ", env_.world_size,
-               " (two processes with one RANK? a stale job on the same MASTER_PORT?)");
-    if (joined == env_.world_size) return;
-    if (std::chrono::steady_clock::now() > deadline) {
-      std::vector<int> missing;
-      for (int r = 0; r < env_.world_size; ++r)
-        if (!store_->try_get("join/" + std::to_string(r))) missing.push_back(r);
-      std::string list;
-      for (int r : missing) list += (list.empty() ? "" : ", ") + std::to_string(r);
-      throw Error("dist: rendezvous at " + env_.master_addr + ":" + std::to_string(env_.master_port) +
-                  " timed out after " + fixed(options_.timeout_s, 1) + " s (dist.timeout_s): rank(s) " +
-                  list + " of " + std::to_string(env_.world_size) +
-                  " never joined (did every process start, with the same MASTER_ADDR, MASTER_PORT "
-                  "and WORLD_SIZE?)");
-    }
-    std::this_thread::sleep_for(Millis(20));
+  const int64_t joined = store_->add("joined", 1);
+  GRPO_CHECK(joined <= env_.world_size, "dist: ", joined, " processes joined the rendezvous at ",
+             env_.master_addr, ":", env_.master_port, " but WORLD_SIZE is ", env_.world_size,
+             " (two processes with one RANK? a stale job on the same MASTER_PORT?)");
+  // The last to arrive opens the door; the others wait on the store's server side, not polling.
+  if (joined == env_.world_size) store_->set("all_joined", "1");
+  try {
+    store_->get("all_joined", timeout);
+    return;
+  } catch (const std::exception&) {
   }
+  std::string missing;
+  for (int r = 0; r < env_.world_size; ++r)
+    if (!store_->try_get("join/" + std::to_string(r)))
+      missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+  throw Error("dist: rendezvous at " + env_.master_addr + ":" + std::to_string(env_.master_port) +
+              " timed out after " + fixed(options_.timeout_s, 1) + " s (dist.timeout_s): rank(s) " +
+              missing + " of " + std::to_string(env_.world_size) +
+              " never joined (did every process start, with the same MASTER_ADDR, MASTER_PORT "
+              "and WORLD_SIZE?)");
 }
 
 Communicator::~Communicator() {
