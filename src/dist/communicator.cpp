@@ -3,12 +3,14 @@
 #include "grpo/dist/communicator.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <sstream>
 #include <thread>
 
@@ -219,6 +221,7 @@ void Communicator::run(const char* op, F&& body) {
 
 void Communicator::reduce_buckets(const std::vector<at::Tensor>& tensors, ReduceOp op, int root,
                                   const char* name) {
+  c10::NoGradGuard no_grad;  // in-place writes into parameters are not part of any graph
   const int64_t bucket_bytes =
       std::max<int64_t>(1, static_cast<int64_t>(options_.bucket_mb * 1024.0 * 1024.0));
   // Dtypes in order of first appearance; within one, tensors in order, cut into buckets.
@@ -310,6 +313,7 @@ std::vector<at::Tensor> Communicator::gather_same_size(const at::Tensor& staged)
 }
 
 std::vector<at::Tensor> Communicator::all_gather(const at::Tensor& tensor) {
+  c10::NoGradGuard no_grad;
   check_tensors({tensor}, "all_gather");
   TORCH_CHECK(tensor.dim() <= kMaxGatherDims, "dist: all_gather: tensor has ", tensor.dim(),
               " dims (at most ", kMaxGatherDims, ")");
@@ -361,6 +365,33 @@ std::vector<at::Tensor> Communicator::all_gather(const at::Tensor& tensor) {
   for (int r = 0; r < env_.world_size; ++r)
     out[r] = out[r].narrow(0, 0, shapes[r][0]).to(tensor.device());
   return out;
+}
+
+namespace {
+
+template <typename T>
+std::vector<std::vector<T>> gather_values(Communicator& comm, const std::vector<T>& values,
+                                          at::ScalarType dtype) {
+  const at::Tensor mine =
+      at::empty({static_cast<int64_t>(values.size())}, at::TensorOptions().dtype(dtype));
+  if (!values.empty()) std::memcpy(mine.data_ptr(), values.data(), values.size() * sizeof(T));
+  std::vector<std::vector<T>> out;
+  for (const at::Tensor& t : comm.all_gather(mine)) {
+    const at::Tensor c = t.cpu().contiguous();
+    const T* p = c.data_ptr<T>();
+    out.emplace_back(p, p + c.numel());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> Communicator::all_gather(const std::vector<double>& values) {
+  return gather_values(*this, values, at::kDouble);
+}
+
+std::vector<std::vector<int64_t>> Communicator::all_gather(const std::vector<int64_t>& values) {
+  return gather_values(*this, values, at::kLong);
 }
 
 void Communicator::barrier() {

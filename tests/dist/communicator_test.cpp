@@ -37,6 +37,18 @@ TEST(CommunicatorTest, SingleProcessIsTheIdentity) {
   ASSERT_EQ(g.size(), 1u);
   EXPECT_TRUE(at::equal(g[0], a0));
   EXPECT_NE(g[0].data_ptr(), a.data_ptr());  // a copy, as with several ranks
+  const auto gd = comm->all_gather(std::vector<double>{0.25, -3.0});
+  ASSERT_EQ(gd.size(), 1u);
+  EXPECT_EQ(gd[0], (std::vector<double>{0.25, -3.0}));
+  const auto gi = comm->all_gather(std::vector<int64_t>{int64_t{1} << 50, -7});
+  ASSERT_EQ(gi.size(), 1u);
+  EXPECT_EQ(gi[0], (std::vector<int64_t>{int64_t{1} << 50, -7}));
+  EXPECT_EQ(comm->all_gather(std::vector<int64_t>{}), (std::vector<std::vector<int64_t>>{{}}));
+  // Parameters that require grad broadcast and reduce without autograd errors.
+  at::Tensor p = at::ones({3}).set_requires_grad(true);
+  comm->broadcast({p, a});
+  comm->all_reduce({p}, ReduceOp::Mean);
+  EXPECT_TRUE(p.requires_grad());
   comm->barrier();
   EXPECT_EQ(comm->ops(), 0);
 }

@@ -4,7 +4,7 @@
 //   ops      every collective against values computed here in closed form; prints
 //            "PASS rank R" and exits 0, or "FAIL rank R: ..." and exits 3
 //   die      two good calls, then rank --victim kills itself (SIGKILL) before an all_reduce
-//   absent   two good calls, then rank --victim skips the all_reduce and sleeps
+//   absent   two good calls, then rank --victim skips the all_reduce and sleeps (4x the timeout)
 //   bench    times small and large all_reduces and tensor_hash, prints them (no assertion;
 //            use --bucket-mb 25 for the default bucketing)
 // Any grpo::Error is printed as "ERROR rank R after S s: <message>" and exits 1.
@@ -104,6 +104,41 @@ void scenario_ops(Communicator& comm) {
   expect_equal(b[0], ints({13}, at::kFloat, 100 + root), "broadcast tensor 0");
   expect_equal(b[1], ints({2, 2}, at::kLong, 200 + root), "broadcast tensor 1");
 
+  // Parameters (requires_grad leaves) broadcast from rank 0, several per bucket and one alone:
+  // written in place without autograd complaints, still leaves that require grad.
+  std::vector<at::Tensor> params = {ints({3, 5}, at::kFloat, 300 + r).set_requires_grad(true),
+                                    ints({7}, at::kFloat, 400 + r).set_requires_grad(true),
+                                    ints({2000}, at::kFloat, 500 + r).set_requires_grad(true)};
+  const void* where = params[0].data_ptr();
+  comm.broadcast(params, 0);
+  for (int i = 0; i < 3; ++i) {
+    expect_equal(params[i].detach(), ints(params[i].sizes().vec(), at::kFloat, 300 + 100 * i),
+                 "broadcast of parameter " + std::to_string(i));
+    expect(params[i].requires_grad() && params[i].is_leaf(), "parameter stays a leaf");
+  }
+  expect(params[0].data_ptr() == where, "broadcast writes into the parameter's storage");
+  // Their gradients, Mean: rank r holds g_i + 2r, the mean is g_i + (w-1) (exact: integers).
+  for (int i = 0; i < 3; ++i)
+    params[i].mutable_grad() = ints(params[i].sizes().vec(), at::kFloat, 600 + i) + 2 * r;
+  grpo::dist::all_reduce_gradients(comm, params, ReduceOp::Mean);
+  for (int i = 0; i < 3; ++i)
+    expect_equal(params[i].grad(), ints(params[i].sizes().vec(), at::kFloat, 600 + i) + (w - 1),
+                 "all_reduce_gradients mean " + std::to_string(i));
+
+  // Metric vectors and variable-length int64 vectors (rank 0's is empty).
+  const std::vector<std::vector<double>> metrics = comm.all_gather(std::vector<double>{0.5 * r, -1.0 * r});
+  std::vector<int64_t> lengths;
+  for (int i = 0; i < r; ++i) lengths.push_back(int64_t{1} << (40 + i));  // beyond 32 bits
+  const std::vector<std::vector<int64_t>> all_lengths = comm.all_gather(lengths);
+  expect(static_cast<int>(metrics.size()) == w && static_cast<int>(all_lengths.size()) == w,
+         "vector all_gather returns one vector per rank");
+  for (int q = 0; q < w && q < static_cast<int>(metrics.size()); ++q) {
+    expect(metrics[q] == std::vector<double>{0.5 * q, -1.0 * q}, "metric vector of rank " + std::to_string(q));
+    std::vector<int64_t> want_lengths;
+    for (int i = 0; i < q; ++i) want_lengths.push_back(int64_t{1} << (40 + i));
+    expect(all_lengths[q] == want_lengths, "int64 vector of rank " + std::to_string(q));
+  }
+
   // all_gather, sizes differing in dim 0 (rank 0 sends no rows at all).
   at::Tensor rows = at::arange(3 * r, at::kFloat).reshape({r, 3}) + 10 * r;
   std::vector<at::Tensor> got = comm.all_gather(rows);
@@ -122,10 +157,10 @@ void scenario_ops(Communicator& comm) {
   comm.barrier();
 
   // Replica check: equal tensors pass; one changed on rank 1 is named.
-  std::vector<at::Tensor> params = {ints({7}, at::kFloat, 1), ints({3, 3}, at::kFloat, 2)};
-  grpo::dist::verify_replicas(comm, {"w0", "w1"}, params, "parameters");
-  if (r == 1) params[1][2][2] += 1e-3;
-  expect_error([&] { grpo::dist::verify_replicas(comm, {"w0", "w1"}, params, "parameters"); },
+  std::vector<at::Tensor> replicas = {ints({7}, at::kFloat, 1), ints({3, 3}, at::kFloat, 2)};
+  grpo::dist::verify_replicas(comm, {"w0", "w1"}, replicas, "parameters");
+  if (r == 1) replicas[1][2][2] += 1e-3;
+  expect_error([&] { grpo::dist::verify_replicas(comm, {"w0", "w1"}, replicas, "parameters"); },
                "rank 1 differs from rank 0 in w1", "replica mismatch");
 
   // Gradients: a parameter without a gradient on one rank still reduces.
@@ -210,6 +245,7 @@ int main(int argc, char** argv) {
     comm->all_reduce(at::ones({5}));
     if (comm->rank() == victim) {
       if (scenario == "die") std::raise(SIGKILL);
+      // Well past the others' timeout and post-mortem (the test ends this process earlier).
       std::this_thread::sleep_for(std::chrono::duration<double>(4 * timeout_s));
       return 0;
     }

@@ -1,10 +1,13 @@
 // Several real processes on loopback with Gloo, started the way users start them: by the real
-// `torchrun --no-python` of the torch environment (standalone, and one agent per "node" for the
-// killed-rank case so that torchrun does not tear the survivors down first), and by Slurm-style
-// variables. The ranks run tests/dist/dist_worker.cpp.
+// `torchrun --no-python` of the torch environment, with Slurm-style variables, and by hand with
+// torchrun's variables (the failure cases: a torchrun agent would SIGTERM the survivors within
+// 0.1 s of a rank's death, before they could say anything, and its Python start-up costs
+// seconds). The ranks run tests/dist/dist_worker.cpp.
 //
-// Ports: torchrun --standalone binds port 0 itself; elsewhere free_port() asks the kernel for
-// an unused ephemeral port, so parallel ctest runs do not collide.
+// Robustness: every process runs under timeout(1), so a hang fails the test instead of the
+// suite. torchrun --standalone binds port 0 itself; elsewhere free_port() picks a free port
+// below Linux's ephemeral range (32768+), which the kernel never hands out to other sockets,
+// and a run whose rank 0 still finds its port taken is retried on another one.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -13,6 +16,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
+#include <random>
 #include <regex>
 
 #include "common/test_util.h"
@@ -23,17 +28,53 @@ namespace {
 using testing::CommandResult;
 using testing::run_shell;
 
-int free_port() {
+// Bound of one process of these tests, in seconds: each needs 1-5 s; the rest is slack for 2
+// shared cores under ctest -j2.
+constexpr int kProcessLimitS = 60;
+
+bool can_bind(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+int free_port() {
+  static std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> pick(20000, 32000);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = pick(rng);
+    if (can_bind(port)) return port;
+  }
+  ADD_FAILURE() << "no free port in 20000..32000 after 100 tries";
+  return 0;
+}
+
+// Runs make(port) on a free port; again on another port when rank 0 lost it to someone else
+// between free_port() and its bind.
+CommandResult run_on_free_port(const std::function<std::string(const std::string&)>& make) {
+  CommandResult r;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    r = run_shell(make(std::to_string(free_port())));
+    if ((r.out + r.err).find("cannot start the rendezvous store") == std::string::npos) break;
+  }
+  return r;
+}
+
+std::string bounded(const std::string& command) {
+  return "timeout -k 5 " + std::to_string(kProcessLimitS) + " " + command;
+}
+
+// Environment and command of one rank started by hand, as torchrun would start it.
+std::string by_hand(int rank, int world, const std::string& port, const std::string& args) {
+  return "RANK=" + std::to_string(rank) + " WORLD_SIZE=" + std::to_string(world) +
+         " LOCAL_RANK=" + std::to_string(rank) + " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port +
+         " OMP_NUM_THREADS=1 " + bounded(GRPO_DIST_WORKER) + " " + args;
 }
 
 class MultiProcessTest : public ::testing::Test {
@@ -44,7 +85,7 @@ class MultiProcessTest : public ::testing::Test {
   }
   // torchrun's own chatter (OMP_NUM_THREADS banner, failure summaries) stays out of the way.
   static std::string torchrun() {
-    return std::string("OMP_NUM_THREADS=1 LOGLEVEL=ERROR ") + GRPO_TORCHRUN;
+    return std::string("OMP_NUM_THREADS=1 LOGLEVEL=ERROR ") + bounded(GRPO_TORCHRUN);
   }
 };
 
@@ -73,27 +114,25 @@ TEST_F(MultiProcessTest, TorchrunThreeProcesses) {
 
 // Rank 0 hosts the store itself (no torchrun agent): Slurm variables as srun sets them.
 TEST_F(MultiProcessTest, SlurmVariables) {
-  const std::string port = std::to_string(free_port());
-  std::string cmd = "(";
-  for (int r = 0; r < 2; ++r)
-    cmd += "SLURM_PROCID=" + std::to_string(r) + " SLURM_LOCALID=" + std::to_string(r) +
-           " SLURM_NTASKS=2 SLURM_STEP_ID=0 SLURM_JOB_ID=7 SLURM_STEP_NODELIST='localhost,n[1-3]' "
-           "MASTER_PORT=" + port + " OMP_NUM_THREADS=1 " + GRPO_DIST_WORKER +
-           " ops --timeout 20 & ";
-  cmd += "wait)";
+  const CommandResult r = run_on_free_port([](const std::string& port) {
+    std::string cmd = "(";
+    for (int r = 0; r < 2; ++r)
+      cmd += "SLURM_PROCID=" + std::to_string(r) + " SLURM_LOCALID=" + std::to_string(r) +
+             " SLURM_NTASKS=2 SLURM_STEP_ID=0 SLURM_JOB_ID=7 "
+             "SLURM_STEP_NODELIST='localhost,n[1-3]' MASTER_PORT=" + port +
+             " OMP_NUM_THREADS=1 " + bounded(GRPO_DIST_WORKER) + " ops --timeout 20 & ";
+    return cmd + "wait)";
+  });
   // `wait` without arguments returns 0 whatever the children did: the PASS lines decide.
-  expect_passes(run_shell(cmd), 2);
+  expect_passes(r, 2);
 }
 
 // A rank that never starts: the others name it once dist.timeout_s has passed.
 TEST_F(MultiProcessTest, MissingRankIsNamedAtRendezvous) {
-  const std::string port = std::to_string(free_port());
-  std::string cmd = "(";
-  for (int r = 0; r < 2; ++r)
-    cmd += "RANK=" + std::to_string(r) + " WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port +
-           " OMP_NUM_THREADS=1 " + GRPO_DIST_WORKER + " ops --timeout 1.5 & ";
-  cmd += "wait)";
-  const CommandResult r = run_shell(cmd);
+  const CommandResult r = run_on_free_port([](const std::string& port) {
+    return "(" + by_hand(0, 3, port, "ops --timeout 1.5") + " & " +
+           by_hand(1, 3, port, "ops --timeout 1.5") + " & wait)";
+  });
   for (int rank = 0; rank < 2; ++rank)
     EXPECT_NE(r.err.find("ERROR rank " + std::to_string(rank)), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("timed out after 1.5 s (dist.timeout_s): rank(s) 2 of 3 never joined"),
@@ -109,18 +148,16 @@ double failed_after(const std::string& text, int rank) {
   return std::stod(m[1]);
 }
 
-// Rank 2 is SIGKILLed before an all_reduce. One torchrun agent per rank (--nnodes 3): a
-// single agent would SIGTERM the survivors within 0.1 s, before they could say anything.
+// Rank 2 is SIGKILLed before an all_reduce: the survivors fail at once (its sockets close) and
+// name it.
 TEST_F(MultiProcessTest, KilledRankIsNamedBySurvivors) {
-  const std::string port = std::to_string(free_port());
   const double timeout = 4.0;
-  std::string cmd = "(";
-  for (int node = 0; node < 3; ++node)
-    cmd += torchrun() + " --nnodes 3 --node-rank " + std::to_string(node) +
-           " --nproc-per-node 1 --master-addr 127.0.0.1 --master-port " + port + " --no-python " +
-           GRPO_DIST_WORKER + " die --victim 2 --timeout " + std::to_string(timeout) + " & ";
-  cmd += "wait)";
-  const CommandResult r = run_shell(cmd);
+  const std::string args = "die --victim 2 --timeout " + std::to_string(timeout);
+  const CommandResult r = run_on_free_port([&](const std::string& port) {
+    std::string cmd = "(";
+    for (int rank = 0; rank < 3; ++rank) cmd += by_hand(rank, 3, port, args) + " & ";
+    return cmd + "wait)";
+  });
   const std::string all = r.out + r.err;
   for (int rank = 0; rank < 2; ++rank) {
     EXPECT_NE(all.find("ERROR rank " + std::to_string(rank)), std::string::npos) << all;
@@ -134,15 +171,16 @@ TEST_F(MultiProcessTest, KilledRankIsNamedBySurvivors) {
   EXPECT_EQ(all.find("NO ERROR"), std::string::npos) << all;
 }
 
-// Rank 1 is alive but never calls the all_reduce: rank 0 fails after dist.timeout_s and says
-// so, instead of hanging.
+// Rank 1 is alive but never calls the all_reduce (it sleeps; the test ends it once rank 0 has
+// exited): rank 0 fails after dist.timeout_s and says so, instead of hanging.
 TEST_F(MultiProcessTest, StuckRankIsNamedAfterTheTimeout) {
   const double timeout = 2.0;
-  const CommandResult r =
-      run_shell(torchrun() + " --standalone --nproc-per-node 2 --no-python " + GRPO_DIST_WORKER +
-                " absent --victim 1 --timeout " + std::to_string(timeout));
+  const std::string args = "absent --victim 1 --timeout " + std::to_string(timeout);
+  const CommandResult r = run_on_free_port([&](const std::string& port) {
+    return "(" + by_hand(1, 2, port, args) + " & sleeper=$!; " + by_hand(0, 2, port, args) +
+           "; kill $sleeper; wait)";
+  });
   const std::string all = r.out + r.err;
-  EXPECT_NE(r.exit_code, 0) << all;
   EXPECT_NE(all.find("ERROR rank 0"), std::string::npos) << all;
   EXPECT_NE(all.find("all_reduce #3 failed on rank 0 of 2"), std::string::npos) << all;
   EXPECT_NE(all.find("rank 1 is alive but has not called all_reduce #3 (its last call: "

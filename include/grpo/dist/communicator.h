@@ -82,18 +82,24 @@ class Communicator {
   // In-place all-reduce of every tensor (any shapes, dtypes, one device). Tensors are packed
   // into buckets of at most dist.bucket_mb per dtype (a larger tensor is its own bucket), one
   // collective per bucket. Every rank must pass the same shapes and dtypes in the same order.
+  // Runs without autograd: parameters (requires_grad leaves) and their .grad() may be passed.
   void all_reduce(const std::vector<at::Tensor>& tensors, ReduceOp op = ReduceOp::Sum);
   void all_reduce(const at::Tensor& tensor, ReduceOp op = ReduceOp::Sum);
   // Convenience for metrics: reduces float64 values in place.
   void all_reduce(std::vector<double>& values, ReduceOp op = ReduceOp::Sum);
 
-  // In-place broadcast of every tensor from `root` (bucketed like all_reduce).
+  // In-place broadcast of every tensor from `root` (bucketed like all_reduce), e.g. the
+  // parameters of rank 0 after initialisation or a resume.
   void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
 
   // Gathers one tensor from every rank; result[r] is rank r's tensor. Sizes may differ in dim
   // 0 only (rollout statistics of different lengths); dtype and the other dims must agree, or
   // the call throws naming the ranks that disagree. Results live on `tensor`'s device.
   std::vector<at::Tensor> all_gather(const at::Tensor& tensor);
+  // Conveniences for metrics and rollout statistics: result[r] is rank r's vector; lengths may
+  // differ between ranks (an empty vector is fine).
+  std::vector<std::vector<double>> all_gather(const std::vector<double>& values);
+  std::vector<std::vector<int64_t>> all_gather(const std::vector<int64_t>& values);
 
   // Returns once every rank has called it.
   void barrier();
