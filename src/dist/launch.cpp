@@ -71,7 +71,9 @@ LaunchEnv from_torchrun(const EnvLookup& env) {
     return e;
   }
   const std::optional<std::string> addr = env("MASTER_ADDR");
-  if (!addr || addr->empty()) throw UsageError(std::string("MASTER_ADDR is not set") + kTorchrunHint);
+  if (!addr) throw UsageError(std::string("MASTER_ADDR is not set") + kTorchrunHint);
+  if (addr->empty())
+    throw UsageError("MASTER_ADDR is empty (expected the host name or address of rank 0's node)");
   e.master_addr = *addr;
   e.master_port = static_cast<int>(require_int(env, "MASTER_PORT", 1, 65535, kTorchrunHint));
   e.agent_store = env("TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";
@@ -89,6 +91,8 @@ LaunchEnv from_slurm(const EnvLookup& env) {
   e.launcher = Launcher::Slurm;
   const std::string hint = " (srun sets it for every task)";
   const bool has_ntasks = env("SLURM_NTASKS").has_value();
+  if (!has_ntasks && !env("SLURM_NPROCS"))
+    throw UsageError("SLURM_PROCID is set but SLURM_NTASKS (or SLURM_NPROCS) is not" + hint);
   e.world_size = static_cast<int>(
       require_int(env, has_ntasks ? "SLURM_NTASKS" : "SLURM_NPROCS", 1, kMaxRanks, hint));
   e.rank = static_cast<int>(require_int(env, "SLURM_PROCID", 0, kMaxRanks, hint));
@@ -177,7 +181,8 @@ c10::Device rank_device(const std::string& run_device, const LaunchEnv& env) {
   }
   const int count = at::detail::getCUDAHooks().deviceCount();
   if (count > 0 && env.local_rank >= count)
-    throw UsageError("local rank " + std::to_string(env.local_rank) + " has no GPU: this node shows " +
+    throw UsageError(std::string(env.launcher == Launcher::Slurm ? "SLURM_LOCALID=" : "LOCAL_RANK=") +
+                     std::to_string(env.local_rank) + " has no GPU: this node shows " +
                      std::to_string(count) + " CUDA device(s) (start one process per GPU)");
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
 }

@@ -93,6 +93,8 @@ TEST(LaunchEnvTest, TorchrunErrorsNameTheVariable) {
   expect_usage_error(without("RANK"), "WORLD_SIZE is set but RANK is not");
   expect_usage_error(without("MASTER_ADDR"), "MASTER_ADDR is not set");
   expect_usage_error(without("MASTER_PORT"), "MASTER_PORT is not set");
+  expect_usage_error(with("MASTER_ADDR", ""), "MASTER_ADDR is empty");
+  expect_usage_error(with("LOCAL_RANK", "one"), "LOCAL_RANK='one' is not an integer");
   expect_usage_error(with("RANK", "4"), "RANK=4 is not below WORLD_SIZE=4");
   expect_usage_error(with("RANK", "x1"), "RANK='x1' is not an integer");
   expect_usage_error(with("RANK", "-1"), "RANK=-1 is out of range");
@@ -137,6 +139,13 @@ TEST(LaunchEnvTest, SlurmErrorsNameTheVariable) {
   no_nodes.erase("SLURM_STEP_NODELIST");
   no_nodes.erase("SLURM_NODELIST");
   expect_usage_error(no_nodes, "SLURM_NODELIST is not set");
+  auto no_ntasks = kSlurm;
+  no_ntasks.erase("SLURM_NTASKS");
+  expect_usage_error(no_ntasks, "SLURM_NTASKS (or SLURM_NPROCS) is not");
+  no_ntasks["SLURM_NPROCS"] = "6";  // older Slurm's name
+  EXPECT_EQ(parse(no_ntasks).world_size, 6);
+  expect_usage_error(with("SLURM_LOCALID", "-2"), "SLURM_LOCALID=-2 is out of range");
+  expect_usage_error(with("MASTER_PORT", "0x10"), "MASTER_PORT='0x10' is not an integer");
   auto no_job = kSlurm;
   no_job.erase("SLURM_JOB_ID");
   expect_usage_error(no_job, "MASTER_PORT is not set and neither is SLURM_JOB_ID");
