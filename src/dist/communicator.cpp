@@ -169,10 +169,20 @@ void Communicator::join(Millis timeout) {
     return;
   } catch (const std::exception&) {
   }
+  // Rank 0 then keeps the store up a moment on its way out (see the destructor), so that ranks
+  // timing out a little later still name the missing ones rather than a lost store.
+  broken_ = true;
   std::string missing;
-  for (int r = 0; r < env_.world_size; ++r)
-    if (!store_->try_get("join/" + std::to_string(r)))
-      missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+  try {
+    for (int r = 0; r < env_.world_size; ++r)
+      if (!store_->try_get("join/" + std::to_string(r)))
+        missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+  } catch (const std::exception& e) {
+    throw Error("dist: rank " + std::to_string(env_.rank) + " lost the rendezvous store at " +
+                env_.master_addr + ":" + std::to_string(env_.master_port) + " (hosted by " +
+                (env_.agent_store ? "the torchrun agent" : "rank 0") +
+                ") while waiting for the other ranks: " + first_line(e.what()));
+  }
   throw Error("dist: rendezvous at " + env_.master_addr + ":" + std::to_string(env_.master_port) +
               " timed out after " + fixed(options_.timeout_s, 1) + " s (dist.timeout_s): rank(s) " +
               missing + " of " + std::to_string(env_.world_size) +
