@@ -404,6 +404,18 @@ std::vector<std::vector<int64_t>> Communicator::all_gather(const std::vector<int
   return gather_values(*this, values, at::kLong);
 }
 
+std::string Communicator::broadcast_string(const std::string& value, int root) {
+  GRPO_CHECK(root >= 0 && root < env_.world_size, "dist: broadcast_string: root rank ", root,
+             " is not in 0..", env_.world_size - 1);
+  if (env_.world_size == 1) return value;
+  // A variable-size gather in which only the root sends bytes: one call, lengths included.
+  const int64_t n = env_.rank == root ? static_cast<int64_t>(value.size()) : 0;
+  const at::Tensor mine = at::empty({n}, at::TensorOptions().dtype(at::kByte));
+  if (n > 0) std::memcpy(mine.data_ptr(), value.data(), static_cast<size_t>(n));
+  const at::Tensor got = all_gather(mine)[static_cast<size_t>(root)].contiguous();
+  return std::string(static_cast<const char*>(got.data_ptr()), static_cast<size_t>(got.numel()));
+}
+
 void Communicator::barrier() {
   if (env_.world_size == 1) return;
   run("barrier", [&] { backend_->barrier(); });

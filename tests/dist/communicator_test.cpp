@@ -44,6 +44,7 @@ TEST(CommunicatorTest, SingleProcessIsTheIdentity) {
   ASSERT_EQ(gi.size(), 1u);
   EXPECT_EQ(gi[0], (std::vector<int64_t>{int64_t{1} << 50, -7}));
   EXPECT_EQ(comm->all_gather(std::vector<int64_t>{}), (std::vector<std::vector<int64_t>>{{}}));
+  EXPECT_EQ(comm->broadcast_string("ckpt/step_30"), "ckpt/step_30");
   // Parameters that require grad broadcast and reduce without autograd errors.
   at::Tensor p = at::ones({3}).set_requires_grad(true);
   comm->broadcast({p, a});

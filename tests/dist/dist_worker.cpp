@@ -139,6 +139,13 @@ void scenario_ops(Communicator& comm) {
     expect(all_lengths[q] == want_lengths, "int64 vector of rank " + std::to_string(q));
   }
 
+  // A string from the last rank (with a NUL byte inside), and an empty one from rank 0.
+  const std::string secret = std::string("run/") + std::string(1, '\0') + "step_" + std::to_string(r);
+  expect(comm.broadcast_string(secret, w - 1) ==
+             std::string("run/") + std::string(1, '\0') + "step_" + std::to_string(w - 1),
+         "broadcast_string from the last rank");
+  expect(comm.broadcast_string(r == 0 ? "" : "not me", 0).empty(), "broadcast_string of \"\"");
+
   // all_gather, sizes differing in dim 0 (rank 0 sends no rows at all).
   at::Tensor rows = at::arange(3 * r, at::kFloat).reshape({r, 3}) + 10 * r;
   std::vector<at::Tensor> got = comm.all_gather(rows);

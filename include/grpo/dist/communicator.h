@@ -92,6 +92,9 @@ class Communicator {
   // parameters of rank 0 after initialisation or a resume.
   void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
 
+  // `root`'s string on every rank (a run directory, a checkpoint path chosen by rank 0).
+  std::string broadcast_string(const std::string& value, int root = 0);
+
   // Gathers one tensor from every rank; result[r] is rank r's tensor. Sizes may differ in dim
   // 0 only (rollout statistics of different lengths); dtype and the other dims must agree, or
   // the call throws naming the ranks that disagree. Results live on `tensor`'s device.
