@@ -1,7 +1,8 @@
 // grpo_dist_worker: one rank of the multi-process tests (tests/dist/multiprocess_test.cpp),
 // started by the real torchrun or with Slurm variables. Reads its place from the environment
 // like `grpo train` will, joins with Gloo, and runs one scenario:
-//   ops      every collective against values computed here in closed form; prints
+//   ops      every collective against values computed here in closed form, and three
+//            data-parallel SGD steps against the single-process steps; prints
 //            "PASS rank R" and exits 0, or "FAIL rank R: ..." and exits 3
 //   die      two good calls, then rank --victim kills itself (SIGKILL) before an all_reduce
 //   absent   two good calls, then rank --victim skips the all_reduce and sleeps (4x the timeout)
@@ -10,6 +11,7 @@
 // Any grpo::Error is printed as "ERROR rank R after S s: <message>" and exits 1.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
 
 #include <chrono>
 #include <csignal>
@@ -177,6 +179,72 @@ void scenario_ops(Communicator& comm) {
   expect_equal(p.grad(), at::full({4}, rank_sum), "all_reduce_gradients");
 }
 
+// The data-parallel step of data_parallel.h on a tiny model, against the single-process step on
+// the whole batch that every rank also computes itself. Model: y = tanh(x W^T + b), per-token
+// loss sum((y - t)^2), mean over the batch's tokens, SGD. P prompts of G sequences of 1..6
+// tokens; sequence (step, p, g) draws its data from its own seed, as rollouts do, so a rank
+// produces exactly the sequences of its shard. Step 3 has 2 prompts: with 3 ranks one gets none.
+void scenario_data_parallel(Communicator& comm) {
+  const int w = comm.world_size(), r = comm.rank();
+  const int G = 2, kIn = 7, kOut = 5;
+  const at::Tensor w0 = ints({kOut, kIn}, at::kFloat, 900) / 50.0, b0 = ints({kOut}, at::kFloat, 901) / 50.0;
+  std::vector<at::Tensor> dp = {w0.clone().set_requires_grad(true), b0.clone().set_requires_grad(true)};
+  std::vector<at::Tensor> ref = {w0.clone().set_requires_grad(true), b0.clone().set_requires_grad(true)};
+  // Sum over the prompts [begin, end) of the per-token losses, and their token count.
+  auto loss_sum = [&](const std::vector<at::Tensor>& params, int step, int64_t begin, int64_t end,
+                      double* tokens) {
+    at::Tensor sum = at::zeros({});
+    for (int64_t p = begin; p < end; ++p)
+      for (int g = 0; g < G; ++g) {
+        const int64_t seed = 10000 * step + G * p + g;
+        at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed));
+        const int64_t len = 1 + at::randint(6, {1}, gen).item<int64_t>();
+        const at::Tensor x = at::randn({len, kIn}, gen), t = at::randn({len, kOut}, gen);
+        sum = sum + (at::tanh(at::addmm(params[1], x, params[0].t())) - t).pow(2).sum();
+        *tokens += static_cast<double>(len);
+      }
+    return sum;
+  };
+  auto sgd = [](const std::vector<at::Tensor>& params) {
+    c10::NoGradGuard no_grad;
+    for (const at::Tensor& p : params) {
+      p.sub_(0.1 * p.grad());
+      p.mutable_grad() = at::Tensor();
+    }
+  };
+  const int64_t prompts[] = {7, 5, 2};
+  for (int step = 0; step < 3; ++step) {
+    const int64_t P = prompts[step];
+    double all_tokens = 0;
+    const at::Tensor all = loss_sum(ref, step, 0, P, &all_tokens);  // before all_tokens is read
+    (all / all_tokens).backward();
+
+    const grpo::dist::Shard shard = grpo::dist::shard_range(P, r, w);
+    std::vector<double> count = {0.0};
+    const at::Tensor local = loss_sum(dp, step, shard.begin, shard.end, &count[0]);
+    comm.all_reduce(count);
+    expect(count[0] == all_tokens, "global token count");
+    if (shard.size() > 0) (local / count[0]).backward();
+    grpo::dist::all_reduce_gradients(comm, dp);
+    for (int i = 0; i < 2; ++i) {
+      // float32 sums of the same terms in another order (per rank, then across ranks): a few
+      // ulp of the largest partial sum, far below 1e-5 of the gradient's scale.
+      const double scale = std::max(1e-3, ref[i].grad().abs().max().item<double>());
+      const double diff = (dp[i].grad() - ref[i].grad()).abs().max().item<double>();
+      expect(diff <= 1e-5 * scale, "data-parallel gradient " + std::to_string(i) + " at step " +
+                                       std::to_string(step) + " off by " + std::to_string(diff));
+    }
+    sgd(ref);
+    sgd(dp);
+  }
+  for (int i = 0; i < 2; ++i) {
+    const double diff = (dp[i] - ref[i]).abs().max().item<double>();
+    expect(diff <= 1e-6, "weights after 3 data-parallel steps off by " + std::to_string(diff));
+  }
+  // Every rank applied the same reduced gradient: the replicas agree bit for bit.
+  grpo::dist::verify_replicas(comm, {"W", "b"}, dp, "weights after 3 steps");
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -236,6 +304,7 @@ int main(int argc, char** argv) {
     auto comm = Communicator::create(env, opts);
     if (scenario == "ops") {
       scenario_ops(*comm);
+      scenario_data_parallel(*comm);
       if (!g_failure.empty()) {
         std::cout << "FAIL rank " << g_rank << ": " << g_failure << std::endl;
         return 3;

@@ -11,6 +11,8 @@
 //   metrics: comm.all_reduce(sums) then rank 0 alone writes; checkpoints: rank 0 writes,
 //   comm.barrier(), every rank resumes from them.
 //   every dist.check_every steps: verify_replicas(comm, names, params, "parameters after step N")
+// tests/dist/dist_worker.cpp (scenario_data_parallel) runs this recipe on 2 and 3 processes and
+// checks it against the single-process step on the whole batch.
 #pragma once
 
 #include <ATen/core/Tensor.h>
