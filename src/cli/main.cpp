@@ -103,7 +103,7 @@ int run(int argc, char** argv) {
     return not_built("eval", "issue #7, the GRPO trainer", &eval_args);
   if (generate->parsed())
     return not_built("generate", "issue #5, the rollout engine", &generate_args);
-  if (score->parsed()) return not_built("score", "issue #6, rewards and data", &score_args);
+  if (score->parsed()) return grpo::cli::cmd_score(score_args, score_input);
   if (bench->parsed() && bench_what == "model") return grpo::cli::cmd_bench_model(bench_args);
   if (bench->parsed()) {
     const char* issue = bench_what == "model"     ? "issue #4, the MoE policy"

@@ -392,6 +392,12 @@ std::vector<KeySpec> build_keys() {
       "Arithmetic: most operations per expression."));
   v.push_back(int_key(F("data.max_operand", data.max_operand), ge(1),
       "Arithmetic: operands are drawn from 0..max_operand."));
+  v.push_back(int_key(F("data.max_target", data.max_target), ge(1),
+      "Countdown: targets are reachable values in 1..max_target (TinyZero: 1..100)."));
+  v.push_back(int_key(F("data.eval_seed", data.eval_seed), ge(0),
+      "Seed of the evaluation split (generated problems, or the examples held out of "
+      "data.train_path), independent of run.seed so runs with different seeds share one eval "
+      "set."));
 
   // rollout
   v.push_back(int_key(F("rollout.group_size", rollout.group_size), closed(1, 4096),

@@ -76,6 +76,8 @@ struct DataConfig {
   int64_t min_ops = 1;
   int64_t max_ops = 2;
   int64_t max_operand = 20;
+  int64_t max_target = 100;
+  int64_t eval_seed = 1234;
 };
 
 struct RolloutConfig {

@@ -1,0 +1,61 @@
+// The synthetic pretraining corpus of `grpo pretrain` (issue #10): documents in the task's
+// domain, each a rendered prompt of the configured template followed by a reasoning-shaped
+// completion "<think> step = value, ... </think> <answer> ... </answer>". A share
+// pretrain.solved_fraction of them reach the right answer; the others show a failed attempt
+// (countdown: a wrong combination of the numbers; arithmetic: a slip in the last step), so a
+// base model learns the format but solves the task only rarely.
+//
+// Deterministic in (run.seed, data.*, pretrain.*, index). Never shows an eval-split answer:
+// problems equal to an eval problem are redrawn, and so is any document that states an eval
+// arithmetic expression's value as a step ("3 + 4 = 7" when "What is 3 + 4?" is an eval problem).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "grpo/config/config.h"
+#include "grpo/data/prompt_source.h"
+
+namespace grpo::data {
+
+struct CorpusDocument {
+  std::string prompt;      // the rendered prompt, as PromptSource renders it
+  std::string completion;  // what the model is to continue with
+  bool solved = false;     // the answer in the completion is right
+  Example example;         // the problem, with its reference answer (as PromptSource makes it)
+  std::string text() const { return prompt + completion; }
+};
+
+class PretrainCorpus {
+ public:
+  // Uses cfg.data (task countdown or arithmetic, template, limits, eval set) and
+  // cfg.pretrain.corpus_examples / solved_fraction. ConfigError for data.task: jsonl.
+  explicit PretrainCorpus(const config::Config& cfg);
+
+  int64_t size() const { return size_; }
+  // Document `index` in [0, size()).
+  CorpusDocument document(int64_t index) const;
+  // Whether `text` states an eval problem or an eval answer (the check documents pass).
+  bool mentions_eval(const std::string& text) const;
+  const std::vector<Example>& eval_set() const { return source_.eval_set(); }
+
+ private:
+  PromptSource source_;
+  std::string task_;
+  int64_t size_ = 0;
+  double solved_fraction_ = 0;
+  uint64_t seed_ = 0;
+  CountdownSpec countdown_;
+  ArithmeticSpec arithmetic_;
+  std::unordered_set<std::string> eval_keys_;  // countdown_key or arithmetic expression
+  std::vector<std::string> eval_statements_;   // "3 + 4 = " for arithmetic eval problems
+};
+
+// The single-operation steps of evaluating `expression` (integers, + - * /, parentheses, as
+// the generators write them), innermost first: {"3 * 5 = 15", "15 + 7 = 22"}. Throws Error on
+// text it cannot read or a division that is not exact.
+std::vector<std::string> expression_steps(const std::string& expression, int64_t* value);
+
+}  // namespace grpo::data

@@ -1,0 +1,127 @@
+// `grpo score CONFIG [k=v ...] [--input FILE|-]`: scores JSONL completions with the configured
+// reward rules (the Scorer the trainer uses) and prints one JSON line per input line:
+//   {"line": 3, "total": 2.0, "correct": true, "format": true,
+//    "rules": {"format": {"value": 1.0, "reason": "ok"}, "countdown": {...}}}
+// Input lines: {"completion": "...", "answer": ..., "nums": [...], "target": N, "prompt": "...",
+// "num_tokens": N, "truncated": false, "id": ...}; only "completion" is always required.
+// Without "prompt", whether the prompt opened <think> comes from the configured template.
+// A bad line is reported on stderr as `FILE:LINE: what is wrong` and the others are still
+// scored; the exit code is then 1 (bad data is a runtime failure, DESIGN.md), else 0.
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "grpo/config/loader.h"
+#include "grpo/core/error.h"
+#include "grpo/data/jsonl.h"
+#include "grpo/data/prompt_source.h"
+#include "grpo/reward/scorer.h"
+#include "grpo/text/template.h"
+
+namespace grpo::cli {
+namespace {
+
+std::string parse_message(const std::exception& e) {
+  std::string m = e.what();
+  const size_t p = m.find("] ");
+  return p == std::string::npos ? m : m.substr(p + 2);
+}
+
+nlohmann::ordered_json score_line(const std::string& line, uint64_t lineno,
+                                  const std::string& where, const reward::Scorer& scorer,
+                                  bool template_opens_think) {
+  nlohmann::json obj;
+  try {
+    obj = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("not valid JSON: " + parse_message(e));
+  }
+  GRPO_CHECK(obj.is_object(), "expected a JSON object, got a ", obj.type_name());
+  GRPO_CHECK(obj.contains("completion"), "no field \"completion\"");
+  GRPO_CHECK(obj["completion"].is_string(), "field \"completion\": expected a string, got a ",
+             obj["completion"].type_name());
+  data::Example ex;
+  ex.id = lineno;
+  ex.origin = where;
+  if (obj.contains("answer")) ex.answer = obj["answer"];
+  data::read_task_fields(obj, &ex);
+  ex.prompt_opens_think = template_opens_think;
+  if (obj.contains("prompt")) {
+    GRPO_CHECK(obj["prompt"].is_string(), "field \"prompt\": expected a string, got a ",
+               obj["prompt"].type_name());
+    ex.prompt = obj["prompt"].get<std::string>();
+    ex.prompt_opens_think = text::opens_think(ex.prompt);
+  }
+  reward::Completion c;
+  const std::string& text = obj["completion"].get_ref<const std::string&>();
+  c.text = text;
+  if (obj.contains("num_tokens")) {
+    const auto& n = obj["num_tokens"];
+    GRPO_CHECK(n.is_number_integer() && n.get<int64_t>() >= 0,
+               "field \"num_tokens\": expected a non-negative integer, got ", n.dump());
+    c.num_tokens = n.get<int64_t>();
+  }
+  if (obj.contains("truncated")) {
+    GRPO_CHECK(obj["truncated"].is_boolean(), "field \"truncated\": expected true or false");
+    c.truncated = obj["truncated"].get<bool>();
+  }
+  const reward::Score s = scorer.score(c, ex);
+  nlohmann::ordered_json out;
+  out["line"] = lineno;
+  if (obj.contains("id")) out["id"] = obj["id"];
+  out["total"] = s.total;
+  if (scorer.has_accuracy_rule()) out["correct"] = s.correct;
+  if (scorer.has_format_rule()) out["format"] = s.formatted;
+  nlohmann::ordered_json rules = nlohmann::ordered_json::object();
+  for (const auto& r : s.rules) rules[r.name] = {{"value", r.value}, {"reason", r.reason}};
+  out["rules"] = std::move(rules);
+  return out;
+}
+
+}  // namespace
+
+int cmd_score(const ConfigArgs& args, const std::string& input) {
+  const config::Config cfg = config::load_file(args.path, args.overrides);
+  const reward::Scorer scorer = reward::build_scorer(cfg);
+  const bool opens_think = data::make_template(cfg).opens_think();
+
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  const std::string name = input == "-" ? "<stdin>" : input;
+  if (input != "-") {
+    file.open(input, std::ios::binary);
+    GRPO_USAGE_CHECK(file.good(), "grpo score: cannot read --input file '", input, "'");
+    in = &file;
+  }
+  std::string line;
+  uint64_t lineno = 0, scored = 0, bad = 0;
+  while (std::getline(*in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const std::string where = name + ":" + std::to_string(lineno);
+    try {
+      const auto out = score_line(line, lineno, where, scorer, opens_think);
+      std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      ++scored;
+    } catch (const Error& e) {
+      std::cout.flush();
+      std::cerr << where << ": " << e.what() << "\n";
+      ++bad;
+    }
+  }
+  std::cout.flush();
+  if (bad > 0) {
+    std::cerr << "grpo score: " << bad << " bad line" << (bad == 1 ? "" : "s") << " of "
+              << scored + bad << " in " << name << "\n";
+    return 1;
+  }
+  spdlog::debug("score: {} lines scored from {}", scored, name);
+  return 0;
+}
+
+}  // namespace grpo::cli

@@ -1,0 +1,96 @@
+// `grpo score` as a user runs it: JSONL completions in, one JSON line of rewards out, bad lines
+// named FILE:LINE on stderr with exit code 1.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/test_util.h"
+
+namespace grpo {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::run_grpo;
+using testing::source_path;
+
+std::vector<nlohmann::json> lines_of(const std::string& out) {
+  std::vector<nlohmann::json> v;
+  size_t pos = 0;
+  while (pos < out.size()) {
+    const size_t eol = out.find('\n', pos);
+    v.push_back(nlohmann::json::parse(out.substr(pos, eol - pos)));
+    pos = eol == std::string::npos ? out.size() : eol + 1;
+  }
+  return v;
+}
+
+TEST(ScoreCmdTest, ScoresStdinWithTheConfiguredRules) {
+  const std::string input =
+      "{\"completion\": \"<think>3*5 is 15</think> <answer>3*5+7</answer>\", \"nums\": [3, 5, 7], "
+      "\"target\": 22, \"id\": \"a\"}\n"
+      "\n"
+      "{\"completion\": \"<answer>3+5+7</answer>\", \"nums\": [3, 5, 7], \"target\": 22}\n";
+  const auto r = run_grpo({"score", source_path("configs/r1zero_tiny.yaml")}, input);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = lines_of(r.out);
+  ASSERT_EQ(out.size(), 2u) << r.out;
+  EXPECT_EQ(out[0]["line"], 1);
+  EXPECT_EQ(out[0]["id"], "a");
+  EXPECT_EQ(out[0]["total"], 2.0);
+  EXPECT_EQ(out[0]["correct"], true);
+  EXPECT_EQ(out[0]["format"], true);
+  EXPECT_EQ(out[0]["rules"]["format"]["value"], 1.0);
+  EXPECT_EQ(out[0]["rules"]["countdown"]["reason"], "correct");
+  EXPECT_EQ(out[1]["line"], 3);
+  EXPECT_EQ(out[1]["total"], 0.0);
+  EXPECT_EQ(out[1]["rules"]["format"]["reason"], "no <think>");
+  EXPECT_EQ(out[1]["rules"]["countdown"]["reason"], "equals 15, not 22");
+}
+
+TEST(ScoreCmdTest, PromptThatOpensThinkAndOverrides) {
+  const std::string dir = testing::fresh_dir("score_cmd");
+  testing::write_file(dir + "/in.jsonl",
+                      "{\"completion\": \" 2+3=5 </think> <answer>5</answer>\", \"answer\": 5, "
+                      "\"prompt\": \"User: 2+3? Assistant: <think>\", \"num_tokens\": 90}\n");
+  const auto r = run_grpo({"score", source_path("configs/r1zero_tiny.yaml"), "--input",
+                           dir + "/in.jsonl", "data.task=arithmetic",
+                           "reward.rules=[{name: format}, {name: answer_match, weight: 2}, "
+                           "{name: length, max_len: 100, buffer: 20}]"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = lines_of(r.out);
+  ASSERT_EQ(out.size(), 1u);
+  // 1 (format) + 2 * 1 (answer) - 0.5 (90 tokens in the (80, 100] buffer).
+  EXPECT_EQ(out[0]["total"], 2.5);
+  EXPECT_EQ(out[0]["rules"]["length"]["value"], -0.5);
+}
+
+TEST(ScoreCmdTest, BadLinesAreNamedAndTheRestScored) {
+  const std::string input =
+      "{\"completion\": \"<answer>3*5+7</answer>\", \"nums\": [3, 5, 7], \"target\": 22}\n"
+      "not json\n"
+      "{\"answer\": 1}\n"
+      "{\"completion\": \"<answer>1</answer>\"}\n";
+  const auto r = run_grpo({"score", source_path("configs/r1zero_tiny.yaml")}, input);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(lines_of(r.out).size(), 1u);
+  EXPECT_THAT(r.err, HasSubstr("<stdin>:2: not valid JSON"));
+  EXPECT_THAT(r.err, HasSubstr("<stdin>:3: no field \"completion\""));
+  EXPECT_THAT(r.err, HasSubstr("<stdin>:4: countdown rule: example <stdin>:4 has no numbers"));
+  EXPECT_THAT(r.err, HasSubstr("3 bad lines of 4"));
+}
+
+TEST(ScoreCmdTest, BadRuleConfigExits2) {
+  const auto r = run_grpo({"score", source_path("configs/r1zero_tiny.yaml"),
+                           "reward.rules=[{name: formatt}]"}, "");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("reward.rules[0].name"));
+  EXPECT_THAT(r.err, HasSubstr("did you mean 'format'"));
+  const auto m = run_grpo({"score", source_path("configs/r1zero_tiny.yaml"), "--input",
+                           "/nonexistent.jsonl"});
+  EXPECT_EQ(m.exit_code, 2);
+  EXPECT_THAT(m.err, HasSubstr("/nonexistent.jsonl"));
+}
+
+}  // namespace
+}  // namespace grpo
