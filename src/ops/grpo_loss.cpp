@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #ifdef GRPO_WITH_CUDA
@@ -213,10 +214,13 @@ class GrpoLossFunction : public torch::autograd::Function<GrpoLossFunction> {
  public:
   // Inputs 0 (logp) and 1 (entropy, may be undefined) are differentiable.
   static torch::autograd::variable_list forward(
-      torch::autograd::AutogradContext* ctx, const at::Tensor& logp, const at::Tensor& entropy,
-      const at::Tensor& old_logp, const at::Tensor& ref_logp, const at::Tensor& adv,
-      const at::Tensor& mask, const GrpoLossParams& p, double normaliser) {
-    Computed c = compute(logp, old_logp, ref_logp, adv, mask, entropy, p, normaliser);
+      torch::autograd::AutogradContext* ctx, const at::Tensor& logp,
+      const std::optional<at::Tensor>& entropy, const at::Tensor& old_logp,
+      const std::optional<at::Tensor>& ref_logp, const at::Tensor& adv, const at::Tensor& mask,
+      const GrpoLossParams& p, double normaliser) {
+    // Possibly undefined tensors travel as optionals: autograd records no input for them.
+    Computed c = compute(logp, old_logp, ref_logp.value_or(at::Tensor()), adv, mask,
+                         entropy.value_or(at::Tensor()), p, normaliser);
     ctx->save_for_backward({c.grad_logp, c.grad_entropy});
     ctx->mark_non_differentiable({c.sums});
     return {c.loss, c.sums};
@@ -285,7 +289,8 @@ GrpoLoss grpo_token_loss(const at::Tensor& logp, const at::Tensor& old_logp,
   const bool grad = c10::GradMode::is_enabled() &&
                     (logp.requires_grad() || (entropy.defined() && entropy.requires_grad()));
   if (grad) {
-    auto res = GrpoLossFunction::apply(logp, entropy, old_logp, ref_logp, adv, mask, params,
+    auto res = GrpoLossFunction::apply(logp, std::optional<at::Tensor>(entropy), old_logp,
+                                       std::optional<at::Tensor>(ref_logp), adv, mask, params,
                                        normaliser);
     out.loss = res[0];
     out.stats = stats_of(res[1]);

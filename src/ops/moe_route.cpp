@@ -8,6 +8,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #ifdef GRPO_WITH_CUDA
@@ -149,10 +150,11 @@ class MoeRouteFunction : public torch::autograd::Function<MoeRouteFunction> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 const at::Tensor& logits,
-                                                const at::Tensor& bias_c, int64_t k,
-                                                bool renorm) {
+                                                const std::optional<at::Tensor>& bias_c,
+                                                int64_t k, bool renorm) {
+    // bias may be undefined: an optional, so that autograd records no input for it.
     const at::Tensor lc = logits.to(compute_type(logits)).contiguous();
-    Routed r = route_impl(lc, bias_c, k, renorm);
+    Routed r = route_impl(lc, bias_c.value_or(at::Tensor()), k, renorm);
     ctx->save_for_backward({lc, r.ids, r.weights});
     ctx->saved_data["renorm"] = renorm;
     ctx->saved_data["dtype"] = static_cast<int64_t>(logits.scalar_type());
@@ -203,7 +205,8 @@ MoeRouting moe_route(const at::Tensor& router_logits, int64_t k, bool renorm,
   const at::Tensor bias_c = bias.defined() ? bias.detach().to(ct).contiguous() : at::Tensor();
   MoeRouting out;
   if (c10::GradMode::is_enabled() && router_logits.requires_grad()) {
-    auto r = MoeRouteFunction::apply(router_logits, bias_c, k, renorm);
+    auto r =
+        MoeRouteFunction::apply(router_logits, std::optional<at::Tensor>(bias_c), k, renorm);
     out.expert_ids = r[0];
     out.weights = r[1];
     out.counts = r[2];
