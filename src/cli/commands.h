@@ -15,13 +15,13 @@ struct ConfigArgs {
 
 int cmd_config_show(const ConfigArgs& args);
 int cmd_config_docs();
-<<<<<<< HEAD
 // `grpo bench model`: forward/decode throughput of the MoE policy (src/cli/bench_model_cmd.cpp).
 int cmd_bench_model(const ConfigArgs& args);
-=======
 // `grpo score`: input is a JSONL file or "-" for stdin (src/cli/score_cmd.cpp).
 int cmd_score(const ConfigArgs& args, const std::string& input);
->>>>>>> rewards
+
+// `grpo bench ops` (bench_ops_cmd.cpp); --config is optional there.
+int cmd_bench_ops(const ConfigArgs& args);
 
 // A subcommand whose work lands in a later issue: validates its config (so errors show now),
 // says that it is not built yet and which issue builds it, and exits 2.
