@@ -56,6 +56,10 @@ endif()
 
 find_package(Torch REQUIRED)
 
+# The unmirrored torch include directories, for the one family of sources that includes c10d
+# (src/**/*_c10d.cpp, see cmake/dist.cmake): some c10d headers include torch's own fmt.
+set(GRPO_TORCH_REAL_INCLUDE_DIRS ${TORCH_INCLUDE_DIRS})
+
 # torch/include ships its own copy of fmt (12.x), which would shadow the Debian fmt that spdlog is
 # built against. We expose torch's headers through a mirror directory without `fmt/`.
 set(_grpo_torch_inc "${PROJECT_BINARY_DIR}/torch_include")

@@ -9,14 +9,17 @@ set -euo pipefail
 
 # Versions: torch matches the GPU machines (2.11.0); transformers 4.57 is the last 4.x line and
 # stores Qwen3-MoE experts one module per expert, the layout our checkpoints follow.
+# python-hostlist is the reference for Slurm hostlist expansion (scripts/ref/hostlist_golden.py).
 TORCH_VERSION=2.11.0
-PY_PACKAGES=("torch==${TORCH_VERSION}" "transformers==4.57.6" "safetensors==0.6.2" "numpy<2.4")
+PY_PACKAGES=("torch==${TORCH_VERSION}" "transformers==4.57.6" "safetensors==0.6.2" "numpy<2.4"
+             "python-hostlist==2.3.0")
 
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache git pkg-config
   libyaml-cpp-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev nlohmann-json3-dev
   libcli11-dev libre2-dev libpcre2-dev libicu-dev libbenchmark-dev
   gnuplot-nox jq
+  libgloo-dev  # headers only: c10d's ProcessGroupGloo.hpp includes gloo (cmake/dist.cmake)
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }

@@ -23,6 +23,9 @@ int cmd_bench_model(const ConfigArgs& args);
 // `grpo score`: input is a JSONL file or "-" for stdin (src/cli/score_cmd.cpp).
 int cmd_score(const ConfigArgs& args, const std::string& input);
 
+// `grpo bench ops` (bench_ops_cmd.cpp); --config is optional there.
+int cmd_bench_ops(const ConfigArgs& args);
+
 // A subcommand whose work lands in a later issue: validates its config (so errors show now),
 // says that it is not built yet and which issue builds it, and exits 2.
 int not_built(const std::string& command, const std::string& issue, const ConfigArgs* args);

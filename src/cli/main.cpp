@@ -102,6 +102,7 @@ int run(int argc, char** argv) {
     return not_built("generate", "issue #5, the rollout engine", &generate_args);
   if (score->parsed()) return grpo::cli::cmd_score(score_args, score_input);
   if (bench->parsed() && bench_what == "model") return grpo::cli::cmd_bench_model(bench_args);
+  if (bench->parsed() && bench_what == "ops") return grpo::cli::cmd_bench_ops(bench_args);
   if (bench->parsed()) {
     const char* issue = bench_what == "model"     ? "issue #4, the MoE policy"
                         : bench_what == "rollout" ? "issue #5, the rollout engine"

@@ -1,0 +1,33 @@
+// MoE top-k routing: softmax over the experts, top-k selection, optional renormalisation of the
+// chosen weights, per-expert token counts (Qwen3-MoE / DeepSeek-MoE routers; softmax scoring).
+//
+// Sizes (the ops module): N tokens, E experts, k experts per token.
+//
+//   p = softmax(router_logits)                       in float32 (float64 for float64 logits)
+//   ids = the k experts with the largest p + bias, largest first (ties: lower id first)
+//   weights[n, j] = p[n, ids[n, j]]  (/ sum_j p[n, ids[n, j]] when renorm: norm_topk_prob)
+// `bias` is DeepSeek-V3's auxiliary-loss-free balancing bias: it moves the selection only, never
+// the weights. The weights are differentiable w.r.t. router_logits (autograd):
+//   d logits = p * (gp - sum_e p_e gp_e),  gp[ids[j]] = g_j (no renorm) or
+//   (g_j - sum_l g_l weights_l) / S (renorm, S = sum of the chosen p).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace grpo::ops {
+
+struct MoeRouting {
+  at::Tensor expert_ids;  // [N, k] int64
+  at::Tensor weights;     // [N, k] float32 (float64 for float64 logits); cast to the activations'
+                          // dtype before combining, as Hugging Face Qwen3-MoE does
+  at::Tensor counts;      // [E] int64: tokens routed to each expert (for moe/load_cv)
+};
+
+// router_logits [N, E] float32|bfloat16|float16|float64, 1 <= k <= E, bias [E] or undefined
+// (any floating dtype, no gradient). CPU or CUDA.
+MoeRouting moe_route(const at::Tensor& router_logits, int64_t k, bool renorm,
+                     const at::Tensor& bias = {});
+
+}  // namespace grpo::ops
