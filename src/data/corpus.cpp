@@ -81,6 +81,14 @@ class Steps {
   std::vector<std::string>* steps_ = nullptr;
 };
 
+// "7 + 19 = 26, 26 + 2 = 28" -> "7+19=26,26+2=28": half the tokens for a character tokenizer.
+std::string compact(const std::string& text) {
+  std::string out;
+  for (char c : text)
+    if (c != ' ') out += c;
+  return out;
+}
+
 std::string join(const std::vector<std::string>& steps) {
   std::string s;
   for (size_t i = 0; i < steps.size(); ++i) s += (i ? ", " : "") + steps[i];
@@ -180,17 +188,26 @@ CorpusDocument PretrainCorpus::document(int64_t index) const {
       ex.nums = p.nums;
       ex.target = p.target;
       ex.fields = {{"nums", p.nums}, {"target", p.target}};
+      // Attempts in the compact chain notation "7*2=14,14+19=33", separated by ";": a solved
+      // document misses 0..2 times and then writes the solution, an unsolved one misses 1..3
+      // times and answers its last miss. A hit always ends the reasoning, so "try again after
+      // a miss" is the behaviour RL can reinforce (longer reasoning, more hits).
+      const int64_t misses = doc.solved ? static_cast<int64_t>(rng.below(3))
+                                        : 1 + static_cast<int64_t>(rng.below(3));
+      std::vector<std::string> attempts;
       int64_t v = 0;
-      if (doc.solved) {
-        thought = "Let me try " + join(expression_steps(p.solution, &v)) + ". That is " +
-                  std::to_string(p.target) + ", the target.";
-        answer = p.solution;
-      } else {
+      for (int64_t m = 0; m < misses; ++m) {
         answer = failed_countdown(rng, p.nums, p.target, &v);
-        doc.solved = v == p.target;
-        thought = "Let me try " + join(expression_steps(answer, &v)) + ". That is " +
-                  std::to_string(v) + ", not " + std::to_string(p.target) + ".";
+        if (v == p.target) break;  // a tiny problem where every combination hits
+        attempts.push_back(compact(join(expression_steps(answer, &v))));
       }
+      if (doc.solved || attempts.empty()) {
+        answer = p.solution;
+        attempts.push_back(compact(join(expression_steps(p.solution, &v))));
+        doc.solved = true;
+      }
+      for (size_t a = 0; a < attempts.size(); ++a) thought += (a ? ";" : "") + attempts[a];
+      answer = compact(answer);
     } else {
       const ArithmeticProblem p = make_arithmetic(rng, arithmetic_);
       if (eval_keys_.count(p.expression)) continue;

@@ -1,9 +1,12 @@
 // The synthetic pretraining corpus of `grpo pretrain` (issue #10): documents in the task's
 // domain, each a rendered prompt of the configured template followed by a reasoning-shaped
 // completion "<think> step = value, ... </think> <answer> ... </answer>". A share
-// pretrain.solved_fraction of them reach the right answer; the others show a failed attempt
-// (countdown: a wrong combination of the numbers; arithmetic: a slip in the last step), so a
-// base model learns the format but solves the task only rarely.
+// pretrain.solved_fraction of them reach the right answer; the others fail (arithmetic: a slip
+// in the last step; countdown: 1 to 3 attempts, each a wrong combination of all the numbers in
+// the chain notation "7+19=26,26+2=28", separated by ";", answering the last one). A solved
+// countdown document makes 0 to 2 such misses before the solution, and a hit always ends the
+// reasoning. So the base model learns the format and the search but solves the task only
+// rarely; trying again after a miss is what RL can reinforce.
 //
 // Deterministic in (run.seed, data.*, pretrain.*, index). Never shows an eval-split answer:
 // problems equal to an eval problem are redrawn, and so is any document that states an eval
