@@ -23,7 +23,8 @@ void set_log_level(const std::string& level) {
 }
 
 void setup_logging(const std::string& level, int rank) {
-  auto logger = spdlog::stderr_color_mt("grpo");
+  auto logger = spdlog::get("grpo");
+  if (!logger) logger = spdlog::stderr_color_mt("grpo");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern(rank >= 0 ? "[%H:%M:%S.%e] [rank " + std::to_string(rank) + "] [%^%l%$] %v"
                                 : std::string("[%H:%M:%S.%e] [%^%l%$] %v"));

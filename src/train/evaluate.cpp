@@ -2,6 +2,7 @@
 #include "grpo/train/evaluate.h"
 
 #include <c10/core/GradMode.h>
+#include <spdlog/spdlog.h>
 
 #include <string>
 
@@ -49,6 +50,12 @@ obs::Metrics evaluate(const model::Transformer& policy, const text::Tokenizer& t
       reward::Completion rc{c.text, static_cast<int64_t>(c.completion_ids.size()),
                             c.finish == rollout::FinishReason::kLength};
       const reward::Score s = scorer.score(rc, ex);
+      if (temperature == 0 && c.prompt_index < 3) {
+        // A few greedy samples in the log, as verl's val generations: what the policy writes.
+        std::string why;
+        for (const auto& r : s.rules) why += (why.empty() ? "" : ", ") + r.name + ": " + r.reason;
+        spdlog::info("eval sample {}: {} -> {} [{}]", c.prompt_index, ex.question, c.text, why);
+      }
       Tally& t = per_problem[static_cast<size_t>(c.prompt_index)];
       t.correct += s.correct;
       t.formatted += s.formatted;

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "grpo/config/config.h"
 #include "grpo/data/example.h"
 #include "grpo/data/prompt_source.h"
+#include "grpo/dist/communicator.h"
 #include "grpo/model/transformer.h"
 #include "grpo/obs/metrics.h"
 #include "grpo/reward/scorer.h"
@@ -43,6 +45,10 @@ struct Trainer::Impl {
   std::unique_ptr<data::PromptSource> data;
   std::unique_ptr<reward::Scorer> scorer;
   std::unique_ptr<AdamW> optimizer;
+  // Data parallel: every rank runs this loop on its shard of each step's prompts; rank 0
+  // alone writes the run directory. A one-rank communicator when not launched distributed.
+  std::unique_ptr<dist::Communicator> comm;
+  bool is_main() const { return comm->is_main(); }
 
   rollout::RolloutParams rollout_params;
   algo::PolicyLossParams loss_params;
@@ -60,7 +66,8 @@ struct Trainer::Impl {
 
   // trainer_state.cpp
   void build(bool for_eval_only);
-  void prepare_run_dir();          // fresh start or resume (run.resume)
+  void prepare_run_dir();          // fresh start or resume (run.resume), every rank
+  std::optional<std::string> choose_start();  // rank 0: the checkpoint to resume, if any
   void save_checkpoint();
   void load_checkpoint(const std::string& dir);
 

@@ -20,7 +20,9 @@
 #include "grpo/ckpt/checkpoint.h"
 #include "grpo/config/loader.h"
 #include "grpo/core/error.h"
+#include "grpo/core/log.h"
 #include "grpo/core/timer.h"
+#include "grpo/dist/launch.h"
 #include "grpo/model/pretrained.h"
 #include "grpo/model/safetensors.h"
 #include "trainer_impl.h"
@@ -78,6 +80,19 @@ void Trainer::Impl::build(bool for_eval_only) {
   if (cfg.run.threads > 0) at::set_num_threads(static_cast<int>(cfg.run.threads));
   device = parse_device(cfg);
   dtype = cfg.run.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  // torchrun / srun: one rank per process (Gloo on CPU, NCCL on cuda:LOCAL_RANK).
+  const dist::LaunchEnv env = for_eval_only ? dist::LaunchEnv{} : dist::launch_env();
+  if (env.distributed()) {
+    if (device.is_cuda()) device = dist::rank_device(cfg.run.device, env);
+    GRPO_USAGE_CHECK(!cfg.algo.dynamic_sampling, "algo.dynamic_sampling is not supported with ",
+                     "several processes yet (", env.describe(), ")");
+    comm = dist::Communicator::create(env, dist::CommOptions::from_config(cfg), device);
+    core::setup_logging(is_main() ? cfg.run.log_level : "warn", comm->rank());
+    spdlog::info("data parallel: {} ranks, backend {}", comm->world_size(),
+                 comm->backend_name());
+  } else {
+    comm = dist::Communicator::single();
+  }
   tokenizer = text::make_tokenizer(cfg);
   scorer = std::make_unique<reward::Scorer>(reward::build_scorer(cfg));
   data = std::make_unique<data::PromptSource>(cfg);
@@ -118,6 +133,40 @@ void Trainer::Impl::build(bool for_eval_only) {
 
 void Trainer::Impl::prepare_run_dir() {
   run_dir = (fs::path(cfg.run.output_dir) / cfg.run.name).string();
+  // Rank 0 alone reads and writes the run directory; the others learn from it which
+  // checkpoint to load (or its error, so that every rank fails the same way).
+  std::string from;
+  if (is_main()) {
+    try {
+      from = choose_start().value_or("");
+    } catch (const UsageError& e) {
+      if (comm->world_size() > 1) comm->broadcast_string(std::string("U") + e.what());
+      throw;
+    } catch (const std::exception& e) {
+      if (comm->world_size() > 1) comm->broadcast_string(std::string("E") + e.what());
+      throw;
+    }
+    if (comm->world_size() > 1) comm->broadcast_string("K" + from);
+  } else {
+    const std::string msg = comm->broadcast_string("");
+    GRPO_ASSERT(!msg.empty(), "empty run-directory message from rank 0");
+    if (msg[0] == 'U') throw UsageError("rank 0: " + msg.substr(1));
+    if (msg[0] == 'E') throw Error("rank 0: " + msg.substr(1));
+    from = msg.substr(1);
+  }
+  if (!from.empty()) load_checkpoint(from);
+  if (!is_main()) return;
+  if (!from.empty()) {
+    const int64_t kept = obs::truncate_jsonl_after_step(run_dir + "/metrics.jsonl", step);
+    obs::truncate_jsonl_after_step(run_dir + "/eval.jsonl", step);
+    spdlog::info("resumed from {} at step {} ({} metric lines kept)", from, step, kept);
+  }
+  metrics_out = std::make_unique<obs::JsonlWriter>(run_dir + "/metrics.jsonl", !from.empty());
+  eval_out = std::make_unique<obs::JsonlWriter>(run_dir + "/eval.jsonl", !from.empty());
+  ckpt::write_file_atomic(run_dir + "/config.yaml", config::to_yaml(cfg));
+}
+
+std::optional<std::string> Trainer::Impl::choose_start() {
   const std::string& mode = cfg.run.resume;
   std::optional<std::string> from;
   std::error_code ec;
@@ -142,15 +191,7 @@ void Trainer::Impl::prepare_run_dir() {
     from = mode;
   }
   fs::create_directories(run_dir);
-  if (from) {
-    load_checkpoint(*from);
-    const int64_t kept = obs::truncate_jsonl_after_step(run_dir + "/metrics.jsonl", step);
-    obs::truncate_jsonl_after_step(run_dir + "/eval.jsonl", step);
-    spdlog::info("resumed from {} at step {} ({} metric lines kept)", *from, step, kept);
-  }
-  metrics_out = std::make_unique<obs::JsonlWriter>(run_dir + "/metrics.jsonl", from.has_value());
-  eval_out = std::make_unique<obs::JsonlWriter>(run_dir + "/eval.jsonl", from.has_value());
-  ckpt::write_file_atomic(run_dir + "/config.yaml", config::to_yaml(cfg));
+  return from;
 }
 
 void Trainer::Impl::save_checkpoint() {
