@@ -1,7 +1,9 @@
-// `grpo train` on two processes (the real torchrun --no-python) against one process: the same
-// prompts, completions and rewards (streams keyed by example id), and the same update up to
-// float summation order (losses normalised by the global token count, gradients summed across
-// ranks). P = 3 prompts on 2 ranks: the shards are uneven.
+// `grpo train` on two and three processes (the real torchrun --no-python) against one
+// process: the same prompts, completions and rewards (streams keyed by example id), and the
+// same update up to float summation order (losses normalised by the global token count,
+// gradients summed across ranks). P = 3 prompts: uneven shards on 2 ranks, one each on 3. The
+// two-process run stops after 2 steps and resumes to 3 from its checkpoint. dist.check_every=1
+// compares the replicas' parameters after every step (a mismatch fails the run).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -14,6 +16,7 @@
 namespace grpo {
 namespace {
 
+using testing::CommandResult;
 using testing::run_shell;
 
 // A tiny model; the entropy bonus gives every row a gradient from the first step (a random
@@ -22,7 +25,7 @@ using testing::run_shell;
 std::string args(const std::string& dir, const std::string& name) {
   return std::string(" train ") + testing::source_path("configs/r1zero_tiny.yaml") +
          " model.path= run.output_dir=" + dir + " run.name=" + name +
-         " trainer.total_steps=2 trainer.prompts_per_step=3 rollout.group_size=4"
+         " trainer.prompts_per_step=3 dist.check_every=1 rollout.group_size=4"
          " rollout.max_new_tokens=12 data.eval_size=3 trainer.eval_k=1 trainer.eval_every=0"
          " model.hidden_size=32 model.num_layers=2 model.head_dim=8 model.intermediate_size=64"
          " model.moe_intermediate_size=16 model.router_aux_loss_coef=0 run.threads=1"
@@ -36,21 +39,19 @@ std::vector<nlohmann::json> lines(const std::string& path) {
   return out;
 }
 
-TEST(DataParallelTrainTest, TwoProcessesMatchOne) {
-  if (!std::filesystem::exists(GRPO_TORCHRUN)) GTEST_SKIP() << GRPO_TORCHRUN << " missing";
-  const std::string dir = testing::fresh_dir("dp_train");
-  const auto one = run_shell(std::string("timeout 120 ") + GRPO_BINARY + args(dir, "one"));
-  ASSERT_EQ(one.exit_code, 0) << one.err;
-  const auto two = run_shell(std::string("OMP_NUM_THREADS=1 LOGLEVEL=ERROR timeout -k 5 120 ") +
-                             GRPO_TORCHRUN + " --standalone --nproc-per-node 2 --no-python " +
-                             GRPO_BINARY + args(dir, "two"));
-  ASSERT_EQ(two.exit_code, 0) << two.out << two.err;
+CommandResult torchrun(int n, const std::string& a) {
+  return run_shell(std::string("OMP_NUM_THREADS=1 LOGLEVEL=ERROR timeout -k 5 120 ") +
+                   GRPO_TORCHRUN + " --standalone --nproc-per-node " + std::to_string(n) +
+                   " --no-python " + GRPO_BINARY + a);
+}
 
+void expect_same_run(const std::string& a, const std::string& b, int world) {
   // Rank 0 alone wrote the metrics: one line per step, the same rollouts and rewards.
-  const auto m1 = lines(dir + "/one/metrics.jsonl"), m2 = lines(dir + "/two/metrics.jsonl");
-  ASSERT_EQ(m1.size(), 2u);
-  ASSERT_EQ(m2.size(), 2u);
-  for (size_t i = 0; i < 2; ++i) {
+  const auto m1 = lines(a + "/metrics.jsonl"), m2 = lines(b + "/metrics.jsonl");
+  ASSERT_EQ(m1.size(), 3u);
+  ASSERT_EQ(m2.size(), 3u);
+  for (size_t i = 0; i < m1.size(); ++i) {
+    EXPECT_EQ(m2[i]["step"], static_cast<int>(i) + 1);
     for (const char* k : {"reward/mean", "resp_len/mean", "resp_len/max", "adv/abs_mean"})
       EXPECT_EQ(m1[i][k], m2[i][k]) << k << " step " << i + 1;
     // Sums in another order: float32 rounding only.
@@ -58,18 +59,40 @@ TEST(DataParallelTrainTest, TwoProcessesMatchOne) {
     EXPECT_NEAR(m1[i]["grad_norm"].get<double>(), m2[i]["grad_norm"].get<double>(),
                 1e-4 * m1[i]["grad_norm"].get<double>());
     EXPECT_GT(m1[i]["grad_norm"].get<double>(), 1e-4);  // the update is not empty
-    EXPECT_EQ(m2[i]["dist/world_size"], 2);
+    EXPECT_EQ(m2[i]["dist/world_size"], world);
   }
-  const auto w1 = model::load_safetensors(dir + "/one/checkpoints/step_2/model.safetensors");
-  const auto w2 = model::load_safetensors(dir + "/two/checkpoints/step_2/model.safetensors");
+  const auto w1 = model::load_safetensors(a + "/checkpoints/step_3/model.safetensors");
+  const auto w2 = model::load_safetensors(b + "/checkpoints/step_3/model.safetensors");
   ASSERT_EQ(w1.size(), w2.size());
   for (const auto& [name, t] : w1) {
     ASSERT_TRUE(w2.count(name)) << name;
-    // Two Adam steps of lr 1e-2 from identical gradients up to rounding: 1e-4 absolute is
-    // far below the 1e-2 each weight moves and far above float32 reduction-order noise.
+    // Three Adam steps of lr 1e-2 from gradients equal up to float32 reduction order: each
+    // weight moves by ~1e-2 per step, and Adam's normalised step turns a relative gradient
+    // difference of ~1e-6 into ~1e-6 of the step; 1e-4 absolute is far above that noise and
+    // far below one step (dropping the gradient all-reduce fails by ~1e-2).
     EXPECT_TRUE(at::allclose(t, w2.at(name), 0, 1e-4))
         << name << " max diff " << (t - w2.at(name)).abs().max().item<double>();
   }
+}
+
+TEST(DataParallelTrainTest, TwoAndThreeProcessesMatchOneAndResume) {
+  if (!std::filesystem::exists(GRPO_TORCHRUN)) GTEST_SKIP() << GRPO_TORCHRUN << " missing";
+  const std::string dir = testing::fresh_dir("dp_train");
+  const auto one = run_shell(std::string("timeout 120 ") + GRPO_BINARY + args(dir, "one") +
+                             " trainer.total_steps=3");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+
+  // Two processes: 2 steps, then the same command resumes to 3 (total_steps is resume-safe).
+  auto two = torchrun(2, args(dir, "two") + " trainer.total_steps=2");
+  ASSERT_EQ(two.exit_code, 0) << two.out << two.err;
+  two = torchrun(2, args(dir, "two") + " trainer.total_steps=3");
+  ASSERT_EQ(two.exit_code, 0) << two.out << two.err;
+  EXPECT_NE(two.err.find("resumed from"), std::string::npos) << two.err;
+  expect_same_run(dir + "/one", dir + "/two", 2);
+
+  const auto three = torchrun(3, args(dir, "three") + " trainer.total_steps=3");
+  ASSERT_EQ(three.exit_code, 0) << three.out << three.err;
+  expect_same_run(dir + "/one", dir + "/three", 3);
 }
 
 }  // namespace
