@@ -115,10 +115,10 @@ TEST(GenerateCmdTest, PromptsFromStdinRawAndTemplated) {
   EXPECT_EQ(out[0]["id"], "raw");
   EXPECT_EQ(out[0]["origin"], "<stdin>:1");
   EXPECT_FALSE(out[0].contains("reward"));
-  // The question goes through the configured template (data.template: short).
-  const std::string templated = out[3]["prompt"];
-  EXPECT_THAT(templated, HasSubstr("Using the numbers [1, 2, 3], create an equation"));
-  EXPECT_NE(templated, "Using the numbers [1, 2, 3], create an equation that equals 6.");
+  // The question goes through the configured template (data.template: short, whose text is
+  // "User: {prompt}\nAssistant:").
+  EXPECT_EQ(out[3]["prompt"],
+            "User: Using the numbers [1, 2, 3], create an equation that equals 6.\nAssistant:");
   EXPECT_EQ(out[3]["origin"], "<stdin>:3");
   EXPECT_FALSE(out[3].contains("id"));
   for (size_t i = 0; i < 6; ++i) EXPECT_EQ(out[i]["prompt_index"], i / 3);
