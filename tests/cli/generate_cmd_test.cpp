@@ -60,7 +60,9 @@ TEST(GenerateCmdTest, EvalProblemsGroupsAndRewards) {
     EXPECT_LE(n, 12);
     const std::string finish = j["finish"];
     EXPECT_TRUE(finish == "eos" || finish == "stop" || finish == "length") << finish;
-    if (finish == "length") EXPECT_EQ(n, 12);
+    if (finish == "length") {
+      EXPECT_EQ(n, 12);
+    }
     const double lp = j["logprob_sum"];
     EXPECT_TRUE(std::isfinite(lp));
     EXPECT_LT(lp, 0.0);  // a random policy is never certain of 1+ tokens
