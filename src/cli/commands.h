@@ -2,6 +2,7 @@
 // exceptions and are mapped to exit codes in main.cpp (2: usage/config, 1: runtime).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,12 @@ int cmd_score(const ConfigArgs& args, const std::string& input);
 
 // `grpo bench ops` (bench_ops_cmd.cpp); --config is optional there.
 int cmd_bench_ops(const ConfigArgs& args);
+
+// `grpo generate`: prompts from a JSONL file or "-" (stdin), or when `prompts` is empty the
+// first `num` eval problems of the configured data (src/cli/generate_cmd.cpp).
+int cmd_generate(const ConfigArgs& args, const std::string& prompts, int64_t num);
+// `grpo bench rollout`: rollout engine throughput (bench_rollout_cmd.cpp); --config optional.
+int cmd_bench_rollout(const ConfigArgs& args);
 
 // A subcommand whose work lands in a later issue: validates its config (so errors show now),
 // says that it is not built yet and which issue builds it, and exits 2.

@@ -45,6 +45,9 @@ int run(int argc, char** argv) {
   std::string generate_prompts;
   generate->add_option("--prompts", generate_prompts,
                        "Prompts file (one JSON object per line) or - for stdin");
+  int64_t generate_num = 8;
+  generate->add_option("--num", generate_num, "Eval problems to sample when no --prompts")
+      ->capture_default_str();
   CLI::App* score = add_config_command(app, "score",
                                        "Score JSONL completions with the configured rewards",
                                        score_args);
@@ -99,10 +102,11 @@ int run(int argc, char** argv) {
   if (app.got_subcommand("pretrain")) return grpo::cli::cmd_pretrain(pretrain_args);
   if (app.got_subcommand("eval")) return grpo::cli::cmd_eval(eval_args);
   if (generate->parsed())
-    return not_built("generate", "issue #5, the rollout engine", &generate_args);
+    return grpo::cli::cmd_generate(generate_args, generate_prompts, generate_num);
   if (score->parsed()) return grpo::cli::cmd_score(score_args, score_input);
   if (bench->parsed() && bench_what == "model") return grpo::cli::cmd_bench_model(bench_args);
   if (bench->parsed() && bench_what == "ops") return grpo::cli::cmd_bench_ops(bench_args);
+  if (bench->parsed() && bench_what == "rollout") return grpo::cli::cmd_bench_rollout(bench_args);
   if (bench->parsed()) {
     const char* issue = bench_what == "model"     ? "issue #4, the MoE policy"
                         : bench_what == "rollout" ? "issue #5, the rollout engine"
