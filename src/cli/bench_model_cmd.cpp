@@ -19,6 +19,7 @@
 #include "grpo/config/loader.h"
 #include "grpo/core/error.h"
 #include "grpo/core/timer.h"
+#include "grpo/model/pretrained.h"
 #include "grpo/model/transformer.h"
 
 namespace grpo::cli {
@@ -27,18 +28,6 @@ namespace {
 // Default vocabulary when model.vocab_size is 0 (the tokenizer's): the size of a char/byte
 // tokenizer's table, the order of the embedded model's.
 constexpr int64_t kBenchVocab = 128;
-
-at::Device parse_device(const std::string& s) {
-  if (s == "auto") return at::hasCUDA() ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-  try {
-    const at::Device d(s);
-    if (d.is_cuda() && !at::hasCUDA())
-      throw UsageError("run.device '" + s + "': no CUDA device is available");
-    return d;
-  } catch (const c10::Error&) {
-    throw UsageError("run.device '" + s + "' is not a device (cpu, cuda, cuda:N, auto)");
-  }
-}
 
 // Waits for queued device work: a device-to-host copy on the current stream follows it.
 void sync(const at::Device& d) {
@@ -119,8 +108,8 @@ int cmd_bench_model(const ConfigArgs& args) {
   const config::Config cfg =
       config::load_file(args.path.empty() ? "configs/r1zero_tiny.yaml" : args.path, args.overrides);
   if (cfg.run.threads > 0) at::set_num_threads(int(cfg.run.threads));
-  const at::Device dev = parse_device(cfg.run.device);
-  const at::ScalarType dtype = cfg.run.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  const at::Device dev = model::run_device(cfg);
+  const at::ScalarType dtype = model::run_dtype(cfg);
   config::ModelConfig base = cfg.model;
   base.path.clear();  // speed does not depend on the weights
   if (base.vocab_size == 0) base.vocab_size = kBenchVocab;

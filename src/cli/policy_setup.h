@@ -20,9 +20,6 @@ struct PolicySetup {
   std::string weights;  // "random (seed N)" or the model.path it was loaded from
 };
 
-// run.device as a device: cpu, cuda, cuda:N or auto; ConfigError naming run.device when it is
-// not one or names CUDA on a machine without it.
-at::Device run_device(const config::Config& cfg);
 
 // Sets the thread count (run.threads > 0), builds the tokenizer and the policy in eval mode.
 // `model` replaces cfg.model (callers may clear its path).

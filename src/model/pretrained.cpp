@@ -275,4 +275,25 @@ void load_pretrained_weights(Transformer& model, const std::string& dir) {
   model.load_state(load_sharded(dir, "model"), dir);
 }
 
+at::Device run_device(const config::Config& cfg) {
+  const std::string& d = cfg.run.device;
+  const bool cuda = at::hasCUDA();
+  if (d == "auto") return cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  at::Device dev = at::kCPU;
+  try {
+    dev = at::Device(d);
+  } catch (const std::exception&) {
+    throw ConfigError("run.device", cfg.where("run.device"),
+                      "'" + d + "' is not a device (cpu, cuda, cuda:N or auto)");
+  }
+  if (dev.is_cuda() && !cuda)
+    throw ConfigError("run.device", cfg.where("run.device"),
+                      "'" + d + "' but this build or machine has no CUDA device (use cpu or auto)");
+  return dev;
+}
+
+at::ScalarType run_dtype(const config::Config& cfg) {
+  return cfg.run.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+}
+
 }  // namespace grpo::model

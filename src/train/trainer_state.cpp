@@ -49,24 +49,6 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-at::Device parse_device(const config::Config& cfg) {
-  const std::string& d = cfg.run.device;
-  if (d == "cpu") return at::kCPU;
-  const bool cuda = at::hasCUDA();
-  if (d == "auto") return cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-  at::Device dev = at::kCPU;
-  try {
-    dev = at::Device(d);
-  } catch (const std::exception&) {
-    throw ConfigError("run.device", cfg.where("run.device"),
-                      "'" + d + "' is not a device (cpu, cuda, cuda:N or auto)");
-  }
-  if (dev.is_cuda() && !cuda)
-    throw ConfigError("run.device", cfg.where("run.device"),
-                      "'" + d + "' but this build or machine has no CUDA device (use cpu or auto)");
-  return dev;
-}
-
 double param_mb(const model::Transformer& m) {
   double bytes = 0;
   for (const auto& [name, t] : m.state_tensors())
@@ -78,8 +60,8 @@ double param_mb(const model::Transformer& m) {
 
 void Trainer::Impl::build(bool for_eval_only) {
   if (cfg.run.threads > 0) at::set_num_threads(static_cast<int>(cfg.run.threads));
-  device = parse_device(cfg);
-  dtype = cfg.run.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  device = model::run_device(cfg);
+  dtype = model::run_dtype(cfg);
   // torchrun / srun: one rank per process (Gloo on CPU, NCCL on cuda:LOCAL_RANK).
   const dist::LaunchEnv env = for_eval_only ? dist::LaunchEnv{} : dist::launch_env();
   if (env.distributed()) {

@@ -38,6 +38,12 @@ std::string hf_config_json(const config::ModelConfig& cfg, at::ScalarType dtype 
 // is refused (UsageError naming model.vocab_size or the config.json).
 config::ModelConfig resolve_model_config(const config::ModelConfig& cfg, int64_t tokenizer_vocab);
 
+// run.device as a device: cpu, cuda, cuda:N or auto (cuda when present); ConfigError naming
+// run.device when it is not one, or names CUDA on a build or machine without it.
+at::Device run_device(const config::Config& cfg);
+// run.dtype as a scalar type (float32 or bfloat16).
+at::ScalarType run_dtype(const config::Config& cfg);
+
 // Builds the model of resolve_model_config(cfg, tokenizer_vocab): weights from cfg.path when
 // set, else init_weights(seed); then moves it to `device` and `dtype`.
 std::shared_ptr<Transformer> create_model(const config::ModelConfig& cfg, int64_t tokenizer_vocab,
