@@ -234,6 +234,15 @@ void validate(const Config& c) {
                                  std::to_string(d.max_numbers) + ")");
   if (d.min_ops > d.max_ops)
     fail("data.min_ops", "must be at most data.max_ops (" + std::to_string(d.max_ops) + ")");
+  {
+    std::string seen;
+    for (char ch : d.ops) {
+      if (std::string("+-*/").find(ch) == std::string::npos || seen.find(ch) != std::string::npos)
+        fail("data.ops", "must be distinct operators from +-*/, got \"" + d.ops + "\"");
+      seen += ch;
+    }
+    if (d.ops.empty()) fail("data.ops", "must name at least one operator of +-*/");
+  }
   for (size_t i = 0; i < c.rollout.stop.size(); ++i)
     if (c.rollout.stop[i].empty())
       fail("rollout.stop", "stop string " + std::to_string(i) + " is empty");

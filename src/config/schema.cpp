@@ -398,6 +398,9 @@ std::vector<KeySpec> build_keys() {
       "Seed of the evaluation split (generated problems, or the examples held out of "
       "data.train_path), independent of run.seed so runs with different seeds share one eval "
       "set."));
+  v.push_back(string_key(F("data.ops", data.ops),
+      "Countdown and arithmetic: the operators problems may use, a subset of +-*/ (e.g. \"+-\" "
+      "for addition and subtraction only)."));
 
   // rollout
   v.push_back(int_key(F("rollout.group_size", rollout.group_size), closed(1, 4096),

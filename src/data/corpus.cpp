@@ -97,17 +97,26 @@ std::string join(const std::vector<std::string>& steps) {
 
 // A wrong combination of all the numbers, left to right in a random order: text and value.
 std::string failed_countdown(core::RngStream& rng, std::vector<int64_t> nums, int64_t target,
-                             int64_t* value) {
+                             const std::string& allowed, int64_t* value) {
   for (size_t i = nums.size() - 1; i > 0; --i) std::swap(nums[i], nums[rng.below(i + 1)]);
   for (int attempt = 0; attempt < 64; ++attempt) {
     std::string text = std::to_string(nums[0]);
     int64_t v = nums[0];
     for (size_t i = 1; i < nums.size(); ++i) {
-      static constexpr char kOps[] = {'+', '-', '*', '/'};
-      char op = kOps[rng.below(4)];
+      char op = allowed[rng.below(allowed.size())];
       const int64_t b = nums[i];
-      if ((op == '-' && v - b < 1) || (op == '/' && v % b != 0) || (op == '*' && v > 1000000))
+      // An invalid step becomes the first allowed operator that is valid, else '+'.
+      auto valid = [&](char o) {
+        return !((o == '-' && v - b < 1) || (o == '/' && v % b != 0) || (o == '*' && v > 1000000));
+      };
+      if (!valid(op)) {
         op = '+';
+        for (char o : allowed)
+          if (valid(o)) {
+            op = o;
+            break;
+          }
+      }
       v = op == '+' ? v + b : op == '-' ? v - b : op == '*' ? v * b : v / b;
       // Left to right: parenthesise the running expression when precedence needs it.
       const bool low = text.find_first_of("+-") != std::string::npos;
@@ -146,8 +155,8 @@ PretrainCorpus::PretrainCorpus(const config::Config& cfg) : source_(cfg) {
   solved_fraction_ = cfg.pretrain.solved_fraction;
   seed_ = static_cast<uint64_t>(cfg.run.seed);
   const auto& d = cfg.data;
-  countdown_ = CountdownSpec{d.min_numbers, d.max_numbers, d.max_number, d.max_target};
-  arithmetic_ = ArithmeticSpec{d.min_ops, d.max_ops, d.max_operand};
+  countdown_ = CountdownSpec{d.min_numbers, d.max_numbers, d.max_number, d.max_target, d.ops};
+  arithmetic_ = ArithmeticSpec{d.min_ops, d.max_ops, d.max_operand, d.ops};
   for (const auto& ex : source_.eval_set()) {
     if (task_ == "countdown") {
       eval_keys_.insert(countdown_key(ex.nums, *ex.target));
@@ -197,7 +206,7 @@ CorpusDocument PretrainCorpus::document(int64_t index) const {
       std::vector<std::string> attempts;
       int64_t v = 0;
       for (int64_t m = 0; m < misses; ++m) {
-        answer = failed_countdown(rng, p.nums, p.target, &v);
+        answer = failed_countdown(rng, p.nums, p.target, countdown_.ops, &v);
         if (v == p.target) break;  // a tiny problem where every combination hits
         attempts.push_back(compact(join(expression_steps(answer, &v))));
       }

@@ -112,8 +112,8 @@ PromptSource::PromptSource(const config::Config& cfg) {
   seed_ = static_cast<uint64_t>(cfg.run.seed);
   eval_seed_ = static_cast<uint64_t>(d.eval_seed);
   shuffle_ = d.shuffle;
-  countdown_ = CountdownSpec{d.min_numbers, d.max_numbers, d.max_number, d.max_target};
-  arithmetic_ = ArithmeticSpec{d.min_ops, d.max_ops, d.max_operand};
+  countdown_ = CountdownSpec{d.min_numbers, d.max_numbers, d.max_number, d.max_target, d.ops};
+  arithmetic_ = ArithmeticSpec{d.min_ops, d.max_ops, d.max_operand, d.ops};
   Fnv fp;
   fp.add(task_);
   fp.add(std::to_string(seed_));

@@ -38,13 +38,17 @@ int64_t uniform_in(core::RngStream& rng, int64_t lo, int64_t hi) {
 constexpr int64_t kArithmeticBound = 1000000000;  // |intermediate| <= 1e9: stays readable
 
 // Ops whose result on (a, b) is defined and within `bound` (positive-only for countdown).
-std::vector<char> valid_ops(int64_t a, int64_t b, bool positive, int64_t bound) {
+std::vector<char> valid_ops(int64_t a, int64_t b, bool positive, int64_t bound,
+                            const std::string& allowed) {
   std::vector<char> ops;
   auto ok = [&](int64_t v) { return (positive ? v >= 1 : true) && std::llabs(v) <= bound; };
   if (ok(a + b)) ops.push_back('+');
   if (ok(a - b)) ops.push_back('-');
   if (std::llabs(a) <= bound && std::llabs(b) <= bound && ok(a * b)) ops.push_back('*');
   if (b != 0 && a % b == 0 && ok(a / b)) ops.push_back('/');
+  ops.erase(std::remove_if(ops.begin(), ops.end(),
+                           [&](char op) { return allowed.find(op) == std::string::npos; }),
+            ops.end());
   return ops;
 }
 
@@ -82,7 +86,8 @@ CountdownProblem make_countdown(core::RngStream& rng, const CountdownSpec& spec)
       const size_t i = rng.below(pool.size());
       size_t j = rng.below(pool.size() - 1);
       if (j >= i) ++j;
-      const std::vector<char> ops = valid_ops(pool[i].value, pool[j].value, true, bound);
+      const std::vector<char> ops =
+          valid_ops(pool[i].value, pool[j].value, true, bound, spec.ops);
       if (ops.empty()) {
         failed = true;
         break;
@@ -120,17 +125,17 @@ std::string countdown_key(const std::vector<int64_t>& nums, int64_t target) {
 
 namespace {
 // A random tree with exactly `ops` operations; false when some node has no valid operation.
-bool build_arithmetic(core::RngStream& rng, int64_t ops, int64_t max_operand, Node* out) {
+bool build_arithmetic(core::RngStream& rng, int64_t ops, const ArithmeticSpec& spec, Node* out) {
   if (ops == 0) {
-    const int64_t v = uniform_in(rng, 0, max_operand);
+    const int64_t v = uniform_in(rng, 0, spec.max_operand);
     *out = Node{v, std::to_string(v), 3};
     return true;
   }
   const int64_t left_ops = static_cast<int64_t>(rng.below(static_cast<uint64_t>(ops)));
   Node a, b;
-  if (!build_arithmetic(rng, left_ops, max_operand, &a)) return false;
-  if (!build_arithmetic(rng, ops - 1 - left_ops, max_operand, &b)) return false;
-  const std::vector<char> valid = valid_ops(a.value, b.value, false, kArithmeticBound);
+  if (!build_arithmetic(rng, left_ops, spec, &a)) return false;
+  if (!build_arithmetic(rng, ops - 1 - left_ops, spec, &b)) return false;
+  const std::vector<char> valid = valid_ops(a.value, b.value, false, kArithmeticBound, spec.ops);
   if (valid.empty()) return false;
   const char op = valid[rng.below(valid.size())];
   *out = combine(a, op, b, apply(a.value, op, b.value));
@@ -147,7 +152,7 @@ ArithmeticProblem make_arithmetic(core::RngStream& rng, const ArithmeticSpec& sp
   for (int attempt = 0; attempt < kTries; ++attempt) {
     const int64_t ops = uniform_in(rng, spec.min_ops, spec.max_ops);
     Node root;
-    if (!build_arithmetic(rng, ops, spec.max_operand, &root)) continue;
+    if (!build_arithmetic(rng, ops, spec, &root)) continue;
     return ArithmeticProblem{root.text, root.value};
   }
   throw Error("arithmetic: no expression within +-1e9 after " + std::to_string(kTries) +

@@ -94,6 +94,27 @@ TEST(TasksTest, QuestionAndKeyTexts) {
   EXPECT_NE(countdown_key({3, 7, 12}, 33), countdown_key({3, 7, 12}, 34));
 }
 
+// data.ops restricts both generators: every operator in the text is an allowed one, and over
+// many draws each allowed one appears (the unrestricted generators use all four).
+TEST(TasksTest, OpsRestrictTheOperators) {
+  std::set<char> arith, count;
+  for (uint64_t i = 0; i < 200; ++i) {
+    core::RngStream a = core::RngStream::derive(9, {i}), c = core::RngStream::derive(9, {i, 1});
+    ArithmeticSpec as;
+    as.max_ops = 3;
+    as.ops = "+-";
+    for (char ch : make_arithmetic(a, as).expression)
+      if (std::string("+-*/").find(ch) != std::string::npos) arith.insert(ch);
+    CountdownSpec cs;
+    cs.ops = "*-";
+    const CountdownProblem p = make_countdown(c, cs);
+    for (char ch : p.solution)
+      if (std::string("+-*/").find(ch) != std::string::npos) count.insert(ch);
+  }
+  EXPECT_EQ(arith, (std::set<char>{'+', '-'}));
+  EXPECT_EQ(count, (std::set<char>{'*', '-'}));
+}
+
 TEST(TasksTest, BadSpecIsAnError) {
   core::RngStream rng = core::RngStream::derive(1, {});
   EXPECT_THROW(make_countdown(rng, CountdownSpec{4, 3, 10, 10}), Error);

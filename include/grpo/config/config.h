@@ -78,6 +78,7 @@ struct DataConfig {
   int64_t max_operand = 20;
   int64_t max_target = 100;
   int64_t eval_seed = 1234;
+  std::string ops = "+-*/";
 };
 
 struct RolloutConfig {

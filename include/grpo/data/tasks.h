@@ -19,6 +19,7 @@ struct CountdownSpec {
   int64_t max_numbers = 4;
   int64_t max_number = 99;
   int64_t max_target = 100;
+  std::string ops = "+-*/";  // the operators a problem may use (data.ops)
 };
 
 struct CountdownProblem {
@@ -42,6 +43,7 @@ struct ArithmeticSpec {
   int64_t min_ops = 1;
   int64_t max_ops = 2;
   int64_t max_operand = 20;
+  std::string ops = "+-*/";  // the operators a problem may use (data.ops)
 };
 
 struct ArithmeticProblem {
