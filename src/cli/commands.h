@@ -33,6 +33,10 @@ int cmd_generate(const ConfigArgs& args, const std::string& prompts, int64_t num
 // `grpo bench rollout`: rollout engine throughput (bench_rollout_cmd.cpp); --config optional.
 int cmd_bench_rollout(const ConfigArgs& args);
 
+// `grpo sweep-report DIR [--out PREFIX]`: tables and plot of a sweep (sweep_report_cmd.cpp);
+// an empty `out_prefix` writes DIR/report.md, DIR/report.csv and DIR/eval_acc.png.
+int cmd_sweep_report(const std::string& dir, const std::string& out_prefix);
+
 // A subcommand whose work lands in a later issue: validates its config (so errors show now),
 // says that it is not built yet and which issue builds it, and exits 2.
 int not_built(const std::string& command, const std::string& issue, const ConfigArgs* args);

@@ -86,6 +86,10 @@ int run(int argc, char** argv) {
   CLI::App* sweep_report = app.add_subcommand("sweep-report", "Tabulate and plot a finished sweep");
   std::string sweep_dir;
   sweep_report->add_option("dir", sweep_dir, "Sweep output directory")->required();
+  std::string sweep_report_out;
+  sweep_report->add_option("--out", sweep_report_out,
+                           "Output prefix: PREFIX.md, PREFIX.csv, PREFIX_eval_acc.png "
+                           "(default DIR/report.md, DIR/report.csv, DIR/eval_acc.png)");
 
   try {
     app.parse(argc, argv);
@@ -114,7 +118,7 @@ int run(int argc, char** argv) {
     return not_built("bench " + bench_what, issue, nullptr);
   }
   if (sweep->parsed()) return not_built("sweep", "issue #12, ablations", nullptr);
-  if (sweep_report->parsed()) return not_built("sweep-report", "issue #12, ablations", nullptr);
+  if (sweep_report->parsed()) return grpo::cli::cmd_sweep_report(sweep_dir, sweep_report_out);
   return 2;
 }
 
