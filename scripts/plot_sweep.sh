@@ -11,6 +11,10 @@ title="${3:-eval accuracy}"
 command -v gnuplot >/dev/null || { echo "plot_sweep.sh: gnuplot is not installed" >&2; exit 3; }
 ncol=$(head -n 1 "$data" | awk -F'\t' '{print NF}')
 [ "$ncol" -ge 2 ] || { echo "plot_sweep.sh: $data has no group column" >&2; exit 2; }
+# The y axis from 0 to a bit above the largest accuracy (0.1 when all are 0, gnuplot would
+# otherwise warn about an empty range).
+ymax=$(awk -F'\t' 'NR > 1 { for (i = 2; i <= NF; i++) if ($i != "NaN" && $i + 0 > m) m = $i + 0 }
+  END { y = m > 0 ? m * 1.1 : 0.1; print (y > 1.02 ? 1.02 : y) }' "$data")
 # Quotes in the title would end gnuplot's string.
 title="${title//\"/\'}"
 
@@ -24,7 +28,7 @@ set datafile missing "NaN"
 set title "$title: eval accuracy (greedy pass@1), mean over seeds"
 set xlabel 'step'
 set ylabel 'eval/acc_pass1'
-set yrange [0:*]
+set yrange [0:$ymax]
 set grid
 set key below
 plot for [i=2:$ncol] '$data' using 1:i with linespoints lw 2 pt 7 title columnheader(i)

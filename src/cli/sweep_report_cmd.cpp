@@ -94,9 +94,9 @@ bool plot(const std::string& tsv, const std::string& png, const std::string& tit
                  "scripts/plot_sweep.sh {} {} from the source tree", png, tsv, png);
     return true;
   }
-  // The script prints the PNG path: to stderr, so that stdout stays the Markdown table.
+  // The script prints the PNG path: dropped, so that stdout stays the Markdown table.
   const std::string cmd = shell_quote(script) + " " + shell_quote(tsv) + " " + shell_quote(png) +
-                          " " + shell_quote(title) + " 1>&2";
+                          " " + shell_quote(title) + " >/dev/null";
   const int status = std::system(cmd.c_str());
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (code != 0) {
