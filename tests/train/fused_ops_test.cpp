@@ -8,7 +8,9 @@
 //    divide the vocabulary), the GRPO loss and its statistics for several algo settings
 //    (clip-higher, dual clip, k1/k2/k3, the three aggregations, entropy bonus, tied
 //    embeddings, aux-loss-free routing bias), and every parameter's gradient of loss + aux;
-//  - one real Trainer step (two epochs, KL, entropy and aux loss on) gives the same weights.
+//  - score_tokens both ways against log_softmax of transformers' Qwen3-MoE logits (golden);
+//  - one real Trainer step (two epochs, KL, entropy and aux loss on) gives the same weights;
+//  - on a CUDA machine (scripts/gpu_check.sh), scoring and gradients both ways on the GPU.
 //
 // Tolerances (float32): the two paths sum in different orders (chunked online log-sum-exp vs one
 // log_softmax, per-token gather vs index_add, fused norms), so element-wise agreement is to
@@ -28,6 +30,7 @@
 #include "grpo/algo/policy_loss.h"
 #include "grpo/config/loader.h"
 #include "grpo/model/moe.h"
+#include "grpo/model/pretrained.h"
 #include "grpo/model/safetensors.h"
 #include "grpo/model/transformer.h"
 #include "grpo/reward/rule.h"
@@ -263,6 +266,41 @@ TEST(FusedOpsTest, ScoreTokensLossAndGradientsAgree) {
     (oa.loss + 0.01 * sa.aux_loss).backward();
     (ob.loss + 0.01 * sb.aux_loss).backward();
     EXPECT_GT(expect_same_grads(*m.fused, *m.plain), 20);
+  }
+}
+
+TEST(FusedOpsTest, ScoreTokensMatchesTransformersGolden) {
+  // score_tokens against log_softmax of Hugging Face Qwen3MoeForCausalLM's logits (the golden
+  // of tests/model/pretrained_test.cpp, rows left padded by 0, 3 and 5): prompt = the first 6
+  // columns, completion = the last 3, one completion token masked.
+  const std::string dir = grpo::testing::source_path("tests/golden/qwen3_moe_tiny");
+  const model::TensorMap g = model::load_safetensors(dir + "/golden.safetensors");
+  SequenceBatch batch;
+  batch.input_ids = g.at("input_ids");
+  batch.attention_mask = g.at("attention_mask").to(at::kBool);
+  batch.prompt_len = 6;
+  batch.completion_ids = batch.input_ids.narrow(1, 6, 3).contiguous();
+  batch.completion_mask = at::ones({3, 3}, at::kFloat);
+  batch.completion_mask[2][1] = 0.0f;
+  const double temperature = 0.8;
+  const at::Tensor lsm =
+      at::log_softmax(g.at("logits").narrow(1, 5, 3).to(at::kDouble) / temperature, -1);
+  const at::Tensor want_logp =
+      lsm.gather(-1, batch.completion_ids.unsqueeze(-1)).squeeze(-1) * batch.completion_mask;
+  const at::Tensor want_ent = -(lsm.exp() * lsm).sum(-1) * batch.completion_mask;
+  for (const bool fused : {true, false}) {
+    SCOPED_TRACE(fused ? "fused" : "unfused");
+    config::ModelConfig c;
+    c.path = dir;
+    c.fused_ops = fused;
+    c.logprob_chunk = 10;  // 67 = 6 x 10 + 7
+    const auto m = model::create_model(c, 0, 1);
+    at::NoGradGuard no_grad;
+    const TokenScores s = score_tokens(*m, batch, temperature, true);
+    // The logits agree with HF's to 1e-4 (pretrained_test); a log-softmax moves each value by
+    // the logit error plus the log-sum-exp's (<= 1e-4 each, / T): 3e-4 absolute.
+    GRPO_EXPECT_CLOSE(s.logp, want_logp, 3e-4, 0.0);
+    GRPO_EXPECT_CLOSE(s.entropy, want_ent, 3e-4, 0.0);
   }
 }
 
