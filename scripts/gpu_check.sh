@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a GPU machine: builds the ops module (CPU reference + CUDA kernels of kernels/) against the
 # PyTorch installed there, runs the CUDA-vs-CPU tests of tests/gpu/ and the ops benchmark
-# (fused vs unfused, time and peak memory), and prints a table.
+# (fused vs unfused, time and peak memory), and prints a table (the full route also compares
+# the model and trainer scoring with model.fused_ops on and off).
 #
 #   scripts/gpu_check.sh            full check (V=151936 benchmark case included)
 #   GRPO_GPU_QUICK=1 scripts/gpu_check.sh   small cases only
@@ -9,7 +10,9 @@
 # Two routes, chosen automatically:
 #   full:       every dependency of the project is present (cmake, ninja or make, yaml-cpp,
 #               spdlog, GoogleTest, CLI11, ...): the normal CMake build into build-gpu/, then
-#               grpo_tests --gtest_filter='OpsCuda*' and `grpo bench ops run.device=cuda`.
+#               grpo_tests --gtest_filter='OpsCuda*', `grpo bench ops run.device=cuda`, and
+#               model.fused_ops on vs off: FusedOps* tests on CUDA and `grpo bench model`
+#               (forward, decode, score_tokens fwd+bwd time and peak memory) both ways.
 #   standalone: only PyTorch, nvcc and g++: compiles src/ops, src/core/mem_probe.cpp,
 #               kernels/*.cu, tests/gpu/*_test.cpp (with the minimal gtest of scripts/gpu/ when
 #               GoogleTest is absent) and scripts/gpu/bench_ops_main.cpp by hand.
@@ -56,6 +59,26 @@ if [ "$route" = full ]; then
   "$OUT/tests/grpo_tests" --gtest_filter='OpsCuda*:TokenLogprobs*:*GrpoLoss*:*Moe*:*RmsNorm*'
   if [ "$QUICK" = 1 ]; then export GRPO_BENCH_QUICK=1; fi
   "$OUT/grpo" bench ops run.device=cuda 2> "$BENCH_LOG" > "$OUT/bench_ops.json"
+  # model.fused_ops wired into the model and the trainer: the fused path against the plain one
+  # on the GPU (tests), then the policy's forward/decode and the trainer's scoring (forward +
+  # backward of score_tokens: time and peak memory) with fused_ops on and off, bfloat16, at a
+  # Qwen-sized vocabulary (GRPO_GPU_VOCAB, default 151936).
+  "$OUT/tests/grpo_tests" --gtest_filter='FusedOps*'
+  for f in true false; do
+    "$OUT/grpo" bench model run.device=cuda run.dtype=bfloat16 model.fused_ops=$f \
+      "model.vocab_size=${GRPO_GPU_VOCAB:-151936}" > "$OUT/bench_model_fused_$f.json"
+  done
+  "$PY" - "$OUT" >> "$BENCH_LOG" <<'PYEOF'
+import json, sys
+print("\n== grpo bench model (bf16, cuda): model.fused_ops on vs off ==")
+keys = ["forward_tokens_per_s", "fwd_bwd_tokens_per_s", "score_fwd_bwd_tokens_per_s",
+        "score_fwd_bwd_peak_mb", "decode_tokens_per_s"]
+print("%-11s %-6s " % ("model", "fused") + " ".join("%15s" % k.replace("_tokens_per_s", "_tok/s") for k in keys))
+for f in ("true", "false"):
+    j = json.load(open(f"{sys.argv[1]}/bench_model_fused_{f}.json"))
+    for m in j["models"]:
+        print("%-11s %-6s " % (m["name"], f) + " ".join("%15.1f" % m.get(k, float("nan")) for k in keys))
+PYEOF
 else
   CXXFLAGS=(-O2 -std=c++17 -fPIC -DGRPO_WITH_CUDA=1 "-D_GLIBCXX_USE_CXX11_ABI=$ABI"
             -I"$ROOT/include" -I"$ROOT/kernels" -I"$ROOT/tests"

@@ -5,6 +5,7 @@
 #include <c10/core/GradMode.h>
 
 #include "grpo/core/error.h"
+#include "grpo/ops/grpo_loss.h"
 
 namespace grpo::algo {
 
@@ -27,8 +28,52 @@ PolicyLossParams PolicyLossParams::from_config(const config::Config& cfg) {
   p.agg = parse_loss_agg(a.loss_agg);
   p.max_len = a.loss_agg_max_len > 0 ? a.loss_agg_max_len : cfg.rollout.max_new_tokens;
   p.entropy_coef = a.entropy_coef;
+  p.fused = cfg.model.fused_ops;
   return p;
 }
+
+namespace {
+
+// The fused path: ops::grpo_token_loss with the same parameters. Its statistics are the same
+// sums (its clipped count is also "clipped > unclipped"); dual_clipped_tokens has no field here.
+PolicyLossOutput fused_policy_loss(const at::Tensor& logp, const at::Tensor& old_logp,
+                                   const at::Tensor& ref_logp, const at::Tensor& adv,
+                                   const at::Tensor& mask, const at::Tensor& entropy,
+                                   const PolicyLossParams& p, double normaliser) {
+  ops::GrpoLossParams q;
+  q.clip_eps_low = p.clip_eps_low;
+  q.clip_eps_high = p.clip_eps_high;
+  q.dual_clip_c = p.dual_clip_c;
+  q.kl_coef = p.kl_coef;
+  q.kl_estimator = p.kl_estimator == KlEstimator::kK1   ? ops::KlEstimator::kK1
+                   : p.kl_estimator == KlEstimator::kK2 ? ops::KlEstimator::kK2
+                                                        : ops::KlEstimator::kK3;
+  q.loss_agg = p.agg == LossAgg::kTokenMean          ? ops::LossAgg::kTokenMean
+               : p.agg == LossAgg::kSeqMeanTokenMean ? ops::LossAgg::kSeqMeanTokenMean
+                                                     : ops::LossAgg::kSeqMeanTokenSumNorm;
+  q.max_len = p.max_len;
+  q.entropy_coef = p.entropy_coef;
+  // The unfused path ignores entropy_coef 0 and adds no entropy term: pass no entropy then, so
+  // that no zero gradient flows into it either (and entropy_sum stays as unfused: see below).
+  const bool use_ent = entropy.defined() && p.entropy_coef != 0.0;
+  const ops::GrpoLoss l = ops::grpo_token_loss(logp, old_logp, ref_logp, adv, mask,
+                                               use_ent ? entropy : at::Tensor(), q, normaliser);
+  PolicyLossOutput out;
+  out.loss = l.loss;
+  out.tokens = l.stats.tokens;
+  out.pg_sum = l.stats.pg_sum;
+  out.kl_sum = l.stats.kl_sum;
+  out.ratio_sum = l.stats.ratio_sum;
+  out.clipped_tokens = l.stats.clipped_tokens;
+  if (entropy.defined()) {
+    c10::NoGradGuard no_grad;
+    out.entropy_sum = use_ent ? l.stats.entropy_sum
+                              : (entropy * mask.to(entropy.scalar_type())).sum().item<double>();
+  }
+  return out;
+}
+
+}  // namespace
 
 PolicyLossOutput policy_loss(const at::Tensor& logp, const at::Tensor& old_logp,
                              const at::Tensor& ref_logp, const at::Tensor& adv,
@@ -45,6 +90,8 @@ PolicyLossOutput policy_loss(const at::Tensor& logp, const at::Tensor& old_logp,
   TORCH_CHECK(!entropy.defined() || entropy.sizes() == logp.sizes(),
               "policy_loss: entropy ", entropy.sizes(), " must match logp ", logp.sizes());
   TORCH_CHECK(normaliser > 0, "policy_loss: normaliser must be > 0, got ", normaliser);
+  if (p.fused)
+    return fused_policy_loss(logp, old_logp, ref_logp, adv, mask, entropy, p, normaliser);
 
   const at::Tensor m = mask.to(logp.scalar_type());
   const at::Tensor A = adv.to(logp.scalar_type()).unsqueeze(1);

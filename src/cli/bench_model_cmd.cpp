@@ -5,6 +5,8 @@
 // x2, layers x2, experts x2). For each:
 //   forward   no-grad forward + logits over [8, 256] (log-prob scoring shape), tokens/s;
 //   fwd_bwd   forward + logits + backward of their sum (training shape), tokens/s;
+//   score     train::score_tokens (8 rows, 64 prompt + 192 completion columns) forward +
+//             backward, completion tokens/s (median of 3) and peak extra memory (MB);
 //   decode    batch 64, prefill 240 columns, 16 decode steps (cache of 256 columns),
 //             generated tokens/s.
 // Each measurement repeats until it has run 1 s (at least twice, after one warm-up).
@@ -14,6 +16,7 @@
 
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "commands.h"
 #include "grpo/config/loader.h"
@@ -21,6 +24,8 @@
 #include "grpo/core/timer.h"
 #include "grpo/model/pretrained.h"
 #include "grpo/model/transformer.h"
+#include "grpo/ops/bench.h"
+#include "grpo/train/logprobs.h"
 
 namespace grpo::cli {
 namespace {
@@ -80,6 +85,36 @@ nlohmann::ordered_json bench_one(const std::string& name, const config::ModelCon
   j["forward_tokens_per_s"] = double(fb * ft) / fwd_s;
   j["fwd_bwd_tokens_per_s"] = double(fb * ft) / fb_s;
 
+  // The trainer's training forward: score_tokens (log-probs + entropy of the completion
+  // tokens) and the backward of their sum, as configured (model.fused_ops: chunked log-probs,
+  // the [B, Lc, V] logits never exist). Time and peak extra memory (ops::measure_op: ATen
+  // allocations on the CPU, the caching allocator's peak on CUDA).
+  {
+    const int64_t sb = 8, sp = ft / 4, sc = ft - sp;
+    std::vector<std::vector<int64_t>> rows(2 * sb);
+    const at::Tensor toks = at::randint(1, cfg.vocab_size, {2 * sb, ft}, at::kLong);
+    for (int64_t i = 0; i < 2 * sb; ++i) {
+      const at::Tensor r = toks[i].narrow(0, 0, i < sb ? sp : sc).contiguous();
+      rows[i].assign(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
+    }
+    std::vector<const std::vector<int64_t>*> pr, cr;
+    for (int64_t i = 0; i < sb; ++i) {
+      pr.push_back(&rows[i]);
+      cr.push_back(&rows[sb + i]);
+    }
+    const train::SequenceBatch batch = train::pack_sequences(pr, cr, 0);
+    const int reps = 3;
+    const ops::OpsBenchRow row =
+        ops::measure_op("score_tokens", "", "", "fwd+bwd", dev, reps, [&] {
+          const train::TokenScores s = train::score_tokens(m, batch, 1.0, true);
+          (s.logp.sum() + s.entropy.sum() + s.aux_loss).backward();
+          m.zero_grad();
+        });
+    j["score_shape"] = {sb, sp, sc};
+    j["score_fwd_bwd_tokens_per_s"] = double(sb * sc) / (row.ms / 1e3);
+    j["score_fwd_bwd_peak_mb"] = double(row.peak_bytes) / 1e6;
+  }
+
   const int64_t db = 64, steps = 16, cache_cols = std::min<int64_t>(256, cfg.max_position_embeddings);
   const int64_t prompt = cache_cols - steps;
   const at::Tensor prompt_ids = at::randint(0, cfg.vocab_size, {db, prompt}, opts);
@@ -128,6 +163,7 @@ int cmd_bench_model(const ConfigArgs& args) {
   out["dtype"] = cfg.run.dtype;
   out["threads"] = at::get_num_threads();
   out["vocab_size"] = base.vocab_size;
+  out["fused_ops"] = base.fused_ops;
   out["models"] = {bench_one("config", base, dev, dtype, uint64_t(cfg.run.seed)),
                    bench_one("config_x10", big, dev, dtype, uint64_t(cfg.run.seed))};
   std::cout << out.dump() << std::endl;

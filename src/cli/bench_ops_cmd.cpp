@@ -76,6 +76,7 @@ int cmd_bench_ops(const ConfigArgs& args) {
   }
   const char* quick_env = std::getenv("GRPO_BENCH_QUICK");
   const bool quick = quick_env != nullptr && std::string(quick_env) == "1";
+  if (cfg.run.threads > 0) at::set_num_threads(static_cast<int>(cfg.run.threads));
   ops::OpsBenchOptions opt;
   opt.device = pick_device(cfg.run.device);
   opt.large = !quick;

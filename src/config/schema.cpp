@@ -349,6 +349,9 @@ std::vector<KeySpec> build_keys() {
   v.push_back(safe(bool_key(F("model.fused_ops", model.fused_ops),
       "Use the fused ops (chunked log-probs, fused loss, MoE routing) instead of the unfused "
       "reference path.")));
+  v.push_back(safe(int_key(F("model.logprob_chunk", model.logprob_chunk), ge(1),
+      "Vocabulary columns per chunk of the fused log-prob scoring (model.fused_ops): its extra "
+      "memory is O(tokens x chunk) instead of O(tokens x vocabulary).")));
 
   // tokenizer
   v.push_back(enum_key(F("tokenizer.kind", tokenizer.kind), {"char", "hf"},

@@ -1,4 +1,5 @@
-// Attention and the decoder block (see decoder_layer.h). Plain torch ops: the reference path.
+// Attention and the decoder block (see decoder_layer.h). Plain torch ops (the norms and the MoE
+// layer switch to the fused ops with model.fused_ops).
 #include "decoder_layer.h"
 
 #include <ATen/ATen.h>
@@ -15,8 +16,10 @@ Attention::Attention(const config::ModelConfig& cfg)
   v_proj = register_module("v_proj", std::make_shared<Linear>(d, kv_heads_ * head_dim_));
   o_proj = register_module("o_proj", std::make_shared<Linear>(heads_ * head_dim_, d));
   if (cfg.qk_norm) {
-    q_norm = register_module("q_norm", std::make_shared<RmsNorm>(head_dim_, cfg.rms_norm_eps));
-    k_norm = register_module("k_norm", std::make_shared<RmsNorm>(head_dim_, cfg.rms_norm_eps));
+    q_norm = register_module(
+        "q_norm", std::make_shared<RmsNorm>(head_dim_, cfg.rms_norm_eps, cfg.fused_ops));
+    k_norm = register_module(
+        "k_norm", std::make_shared<RmsNorm>(head_dim_, cfg.rms_norm_eps, cfg.fused_ops));
   }
 }
 
@@ -59,10 +62,12 @@ DecoderLayer::DecoderLayer(const config::ModelConfig& cfg, bool moe_layer) {
   else
     dense_mlp = register_module(
         "mlp", std::make_shared<SwiGluMlp>(cfg.hidden_size, cfg.intermediate_size));
-  input_layernorm =
-      register_module("input_layernorm", std::make_shared<RmsNorm>(cfg.hidden_size, cfg.rms_norm_eps));
+  input_layernorm = register_module(
+      "input_layernorm",
+      std::make_shared<RmsNorm>(cfg.hidden_size, cfg.rms_norm_eps, cfg.fused_ops));
   post_attention_layernorm = register_module(
-      "post_attention_layernorm", std::make_shared<RmsNorm>(cfg.hidden_size, cfg.rms_norm_eps));
+      "post_attention_layernorm",
+      std::make_shared<RmsNorm>(cfg.hidden_size, cfg.rms_norm_eps, cfg.fused_ops));
 }
 
 LayerOutput DecoderLayer::forward(const at::Tensor& x, const Rope& rope,

@@ -3,12 +3,18 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "grpo/core/error.h"
+#include "grpo/ops/moe_dispatch.h"
+#include "grpo/ops/moe_route.h"
 
 namespace grpo::model {
 
 MoeLayer::MoeLayer(const config::ModelConfig& cfg)
-    : num_experts_(cfg.num_experts),
+    : fused(cfg.fused_ops),
+      num_experts_(cfg.num_experts),
       top_k_(cfg.num_experts_per_tok),
       norm_topk_prob_(cfg.norm_topk_prob) {
   GRPO_CHECK(top_k_ >= 1 && top_k_ <= num_experts_, "model.num_experts_per_tok must be in [1, ",
@@ -40,11 +46,29 @@ Routing MoeLayer::route(const at::Tensor& x) const {
   return r;
 }
 
+namespace {
+
+// Load-balancing loss of one layer (see moe.h): probs [N, E] float32 of every token, valid [N]
+// or undefined, load [E] int64 CPU over the routed (valid) tokens, k slots per token.
+at::Tensor aux_loss_of(const at::Tensor& probs, const at::Tensor& valid, const at::Tensor& load,
+                       int64_t k) {
+  // Every routed token fills its k slots, so the routed pairs count the valid tokens.
+  const double n_valid = double(std::max<int64_t>(load.sum().item<int64_t>() / k, 1));
+  const at::Tensor p_mean = valid.defined()
+                                ? (probs * valid.unsqueeze(1).to(at::kFloat)).sum(0) / n_valid
+                                : probs.mean(0);
+  const at::Tensor f = load.to(probs.device()).to(at::kFloat) / n_valid;
+  return double(probs.size(1)) * (f * p_mean).sum();
+}
+
+}  // namespace
+
 MoeOutput MoeLayer::forward(const at::Tensor& x, const at::Tensor& valid,
                             bool compute_aux_loss) const {
   TORCH_CHECK(x.dim() == 2, "MoeLayer: x must be [N, D], got ", x.sizes());
   TORCH_CHECK(!valid.defined() || (valid.dim() == 1 && valid.size(0) == x.size(0)),
               "MoeLayer: valid must be [N] = [", x.size(0), "], got ", valid.sizes());
+  if (fused) return forward_fused(x, valid, compute_aux_loss);
   const int64_t k = top_k_, e_count = num_experts_;
   const Routing r = route(x);
 
@@ -82,15 +106,54 @@ MoeOutput MoeLayer::forward(const at::Tensor& x, const at::Tensor& valid,
   MoeOutput out;
   out.y = y;
   out.load = load;
-  if (compute_aux_loss) {
-    // Every routed token fills its k slots, so the routed pairs count the valid tokens.
-    const double n_valid = double(std::max<int64_t>(routed / k, 1));
-    const at::Tensor p_mean =
-        valid.defined() ? (r.probs * valid.unsqueeze(1).to(at::kFloat)).sum(0) / n_valid
-                        : r.probs.mean(0);
-    const at::Tensor f = load.to(r.probs.device()).to(at::kFloat) / n_valid;
-    out.aux_loss = double(e_count) * (f * p_mean).sum();
+  if (compute_aux_loss) out.aux_loss = aux_loss_of(r.probs, valid, load, k);
+  return out;
+}
+
+MoeOutput MoeLayer::forward_fused(const at::Tensor& x, const at::Tensor& valid,
+                                  bool compute_aux_loss) const {
+  const int64_t k = top_k_, e_count = num_experts_;
+  const at::Tensor logits = gate->forward(x);  // [N, E]
+  // Same routing as route(): softmax in float32, top-k of probs + bias, weights unbiased.
+  const ops::MoeRouting r = ops::moe_route(logits, k, norm_topk_prob_, bias);
+
+  // Only the valid tokens are dispatched (padding gets no routed experts, as above).
+  at::Tensor idx, xv = x, ids = r.expert_ids, w = r.weights;
+  if (valid.defined()) {
+    const at::Tensor sel = valid.to(at::kBool).nonzero().squeeze(1);  // one device sync
+    if (sel.size(0) < x.size(0)) {
+      idx = sel;
+      xv = x.index_select(0, idx);
+      ids = ids.index_select(0, idx);
+      w = w.index_select(0, idx);
+    }
   }
+  at::Tensor load = at::zeros({e_count}, at::kLong);
+  at::Tensor y = at::zeros_like(x);
+  if (xv.size(0) > 0) {
+    const ops::MoeDispatchPlan plan = ops::moe_dispatch_plan(ids, e_count);
+    const std::vector<int64_t>& off = plan.offsets_host;
+    std::vector<int64_t> sizes(static_cast<size_t>(e_count));
+    int64_t* l = load.data_ptr<int64_t>();
+    for (int64_t e = 0; e < e_count; ++e) l[e] = sizes[e] = off[e + 1] - off[e];
+    const at::Tensor xs = ops::moe_permute(xv, plan);  // [Nv k, D], expert-contiguous
+    // split_with_sizes for a single-cat backward (see forward()).
+    const std::vector<at::Tensor> chunks = xs.split_with_sizes(sizes, 0);
+    std::vector<at::Tensor> outs;
+    for (int64_t e = 0; e < e_count; ++e)
+      if (sizes[e] > 0) outs.push_back(expert_list[e]->forward(chunks[e]));
+    // Weights cast to the activations' dtype before combining, as Hugging Face does.
+    const at::Tensor yv = ops::moe_unpermute(at::cat(outs, 0), w.to(x.scalar_type()), plan);
+    y = idx.defined() ? y.index_copy(0, idx, yv) : yv;
+  }
+  if (shared_experts) y = y + shared_experts->forward(x);
+
+  MoeOutput out;
+  out.y = y;
+  out.load = load;
+  // moe_route does not return the full softmax; the aux loss needs it (with its gradient).
+  if (compute_aux_loss)
+    out.aux_loss = aux_loss_of(at::softmax(logits.to(at::kFloat), -1), valid, load, k);
   return out;
 }
 

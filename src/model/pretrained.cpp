@@ -229,6 +229,7 @@ config::ModelConfig resolve_model_config(const config::ModelConfig& cfg, int64_t
     out.router_bias_update_rate = cfg.router_bias_update_rate;
     out.freeze_router = cfg.freeze_router;
     out.fused_ops = cfg.fused_ops;
+    out.logprob_chunk = cfg.logprob_chunk;
     out.init_std = cfg.init_std;
     vocab_source = json_path + " vocab_size";
   }

@@ -1,8 +1,8 @@
 // The MoE transformer (see model/transformer.h).
 //
-// This is the plain torch path, the reference that issue #9's fused ops (RMSNorm, MoE routing
-// and token permutation, chunked log-probs) are tested against; model.fused_ops selects them
-// once they exist, and until then every path runs the code here.
+// Plain torch code is the reference path; model.fused_ops switches RMSNorm (layers.h) and MoE
+// routing and token permutation (moe.h) to the fused ops (ops/), and the trainer's scoring to
+// chunked log-probs (train/logprobs.h). tests/train/fused_ops_test.cpp checks both ways agree.
 #include "grpo/model/transformer.h"
 
 #include <ATen/ATen.h>
@@ -76,7 +76,8 @@ Transformer::Transformer(const config::ModelConfig& cfg) : cfg_(cfg) {
     if (layer->moe) moe_layers_.push_back(layer->moe);
   }
   backbone->norm =
-      backbone->register_module("norm", std::make_shared<RmsNorm>(cfg.hidden_size, cfg.rms_norm_eps));
+      backbone->register_module("norm", std::make_shared<RmsNorm>(cfg.hidden_size,
+                                                                  cfg.rms_norm_eps, cfg.fused_ops));
   embed_weight_ = backbone->embed_tokens->weight;
   norm_weight_ = backbone->norm->weight;
   backbone_ = register_module("model", backbone);
@@ -168,7 +169,7 @@ ForwardOutput Transformer::forward(const at::Tensor& input_ids, const at::Tensor
       out.expert_load.push_back(lo.load);
     }
   }
-  out.hidden = rms_norm(x, norm_weight_, cfg_.rms_norm_eps);
+  out.hidden = rms_norm(x, norm_weight_, cfg_.rms_norm_eps, cfg_.fused_ops);
   out.aux_loss = aux.empty() ? at::zeros({}, at::TensorOptions().device(dev).dtype(at::kFloat))
                              : at::stack(aux).mean();
   return out;
@@ -212,7 +213,8 @@ at::Tensor Transformer::prefill(const at::Tensor& input_ids, const at::Tensor& a
   cache.mask_.narrow(1, 0, t).copy_(m);
   cache.pos_ = m.sum(1);
   cache.len_ = t;
-  const at::Tensor h = rms_norm(x.select(1, t - 1), norm_weight_, cfg_.rms_norm_eps);
+  const at::Tensor h =
+      rms_norm(x.select(1, t - 1), norm_weight_, cfg_.rms_norm_eps, cfg_.fused_ops);
   return logits(h).to(at::kFloat);
 }
 
@@ -240,7 +242,8 @@ at::Tensor Transformer::decode(const at::Tensor& tokens, KVCache& cache) const {
   }
   cache.len_ = col + 1;
   cache.pos_ = cache.pos_ + 1;
-  return logits(rms_norm(x.select(1, 0), norm_weight_, cfg_.rms_norm_eps)).to(at::kFloat);
+  return logits(rms_norm(x.select(1, 0), norm_weight_, cfg_.rms_norm_eps, cfg_.fused_ops))
+      .to(at::kFloat);
 }
 
 NamedTensors Transformer::parameter_list(bool trainable_only) const {

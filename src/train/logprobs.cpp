@@ -5,6 +5,7 @@
 
 #include "grpo/core/error.h"
 #include "grpo/model/transformer.h"
+#include "grpo/ops/token_logprobs.h"
 
 namespace grpo::train {
 
@@ -70,14 +71,26 @@ TokenScores score_tokens(const model::Transformer& model, const SequenceBatch& b
       model.forward(batch.input_ids.to(dev), batch.attention_mask.to(dev), at::Tensor());
   // Columns lp-1 .. lp+lc-2 predict completion tokens 0 .. lc-1.
   at::Tensor h = out.hidden.narrow(1, lp - 1, lc);
-  at::Tensor logits = model.logits(h).to(at::kFloat);
-  if (temperature != 1.0) logits = logits / temperature;
-  at::Tensor logsm = at::log_softmax(logits, -1);
-  at::Tensor targets = batch.completion_ids.to(dev).unsqueeze(-1);
-  at::Tensor mask = batch.completion_mask.to(dev);
+  const at::Tensor targets = batch.completion_ids.to(dev);
+  const at::Tensor mask = batch.completion_mask.to(dev);
   TokenScores s;
-  s.logp = logsm.gather(-1, targets).squeeze(-1) * mask;
-  if (with_entropy) s.entropy = -(logsm.exp() * logsm).sum(-1) * mask;
+  if (model.config().fused_ops) {
+    // Chunked over the vocabulary: the [B, Lc, V] logits never exist, forward or backward;
+    // gradients reach the hidden states and the LM head (the embedding table when tied).
+    ops::TokenLogprobsOptions opt;
+    opt.chunk = model.config().logprob_chunk;
+    opt.temperature = temperature;
+    opt.with_entropy = with_entropy;
+    ops::TokenLogprobs tl = ops::token_logprobs(h, model.lm_head_weight(), targets, opt);
+    s.logp = tl.logp * mask;
+    if (with_entropy) s.entropy = tl.entropy * mask;
+  } else {
+    at::Tensor logits = model.logits(h).to(at::kFloat);
+    if (temperature != 1.0) logits = logits / temperature;
+    const at::Tensor logsm = at::log_softmax(logits, -1);
+    s.logp = logsm.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * mask;
+    if (with_entropy) s.entropy = -(logsm.exp() * logsm).sum(-1) * mask;
+  }
   s.aux_loss = out.aux_loss;
   s.expert_load = std::move(out.expert_load);
   return s;

@@ -36,9 +36,11 @@ const std::string& golden_dir() {
   return dir;
 }
 
-std::shared_ptr<Transformer> load_golden_model() {
+// fused: model.fused_ops (the default, true) or the plain reference path.
+std::shared_ptr<Transformer> load_golden_model(bool fused = true) {
   config::ModelConfig cfg;
   cfg.path = golden_dir();
+  cfg.fused_ops = fused;
   return create_model(cfg, /*tokenizer_vocab=*/0, /*seed=*/1);
 }
 
@@ -66,41 +68,48 @@ TEST(PretrainedTest, HuggingFaceConfigMapsToModelConfig) {
 }
 
 TEST(PretrainedTest, ForwardMatchesTransformersQwen3Moe) {
-  const auto model = load_golden_model();
-  const TensorMap g = load_safetensors(golden_dir() + "/golden.safetensors");
-  const at::Tensor mask = g.at("attention_mask").to(at::kBool);
-  at::NoGradGuard no_grad;
-  const ForwardOutput out = model->forward(g.at("input_ids"), g.at("attention_mask"),
-                                           g.at("position_ids"));
-  const at::Tensor logits = model->logits(out.hidden);
-  // Padded positions are meaningless on both sides (HF lets them attend to nothing, grpo to
-  // themselves): compare the real ones. 1e-4 (the bound) on logits of magnitude ~3:
-  // the same float32 math in a different order (SDPA vs eager softmax, index_add vs per-expert
-  // accumulation) differs by ~1e-6.
-  EXPECT_TRUE(test::all_close(logits.index({mask}), g.at("logits").index({mask}), 1e-4));
-  // The load-balancing loss: HF's load_balancing_loss_func per layer with the attention mask;
-  // grpo reports the mean over MoE layers.
-  EXPECT_NEAR(out.aux_loss.item<double>(), g.at("aux_loss_per_layer").mean().item<double>(), 1e-5);
-  // Every real token fills top-2 slots in each of the two MoE layers (3 rows, 9+6+4 real).
-  ASSERT_EQ(out.expert_load.size(), 2u);
-  for (const auto& l : out.expert_load) EXPECT_EQ(l.sum().item<int64_t>(), 19 * 2);
+  for (const bool fused : {true, false}) {
+    SCOPED_TRACE(fused ? "model.fused_ops" : "unfused");
+    const auto model = load_golden_model(fused);
+    const TensorMap g = load_safetensors(golden_dir() + "/golden.safetensors");
+    const at::Tensor mask = g.at("attention_mask").to(at::kBool);
+    at::NoGradGuard no_grad;
+    const ForwardOutput out =
+        model->forward(g.at("input_ids"), g.at("attention_mask"), g.at("position_ids"));
+    const at::Tensor logits = model->logits(out.hidden);
+    // Padded positions are meaningless on both sides (HF lets them attend to nothing, grpo to
+    // themselves): compare the real ones. 1e-4 (the bound) on logits of magnitude ~3:
+    // the same float32 math in a different order (SDPA vs eager softmax, index_add vs per-expert
+    // accumulation) differs by ~1e-6.
+    EXPECT_TRUE(test::all_close(logits.index({mask}), g.at("logits").index({mask}), 1e-4));
+    // The load-balancing loss: HF's load_balancing_loss_func per layer with the attention mask;
+    // grpo reports the mean over MoE layers.
+    EXPECT_NEAR(out.aux_loss.item<double>(), g.at("aux_loss_per_layer").mean().item<double>(),
+                1e-5);
+    // Every real token fills top-2 slots in each of the two MoE layers (3 rows, 9+6+4 real).
+    ASSERT_EQ(out.expert_load.size(), 2u);
+    for (const auto& l : out.expert_load) EXPECT_EQ(l.sum().item<int64_t>(), 19 * 2);
+  }
 }
 
 TEST(PretrainedTest, IncrementalDecodingMatchesTransformersQwen3Moe) {
   // Prefill the golden batch's first 6 columns (rows left padded by 0, 3 and 5), then feed the
   // remaining 3 columns one at a time: every step's logits are HF's at that column.
-  const auto model = load_golden_model();
-  const TensorMap g = load_safetensors(golden_dir() + "/golden.safetensors");
-  const at::Tensor ids = g.at("input_ids"), mask = g.at("attention_mask"), ref = g.at("logits");
-  const int64_t t0 = 6, t = ids.size(1);
-  KVCache cache;
-  at::Tensor logits = model->prefill(ids.narrow(1, 0, t0), mask.narrow(1, 0, t0), 1, cache);
-  EXPECT_TRUE(test::all_close(logits, ref.select(1, t0 - 1), 1e-4)) << "prefill";
-  for (int64_t c = t0; c < t; ++c) {
-    logits = model->decode(ids.select(1, c), cache);
-    EXPECT_TRUE(test::all_close(logits, ref.select(1, c), 1e-4)) << "column " << c;
+  for (const bool fused : {true, false}) {
+    SCOPED_TRACE(fused ? "model.fused_ops" : "unfused");
+    const auto model = load_golden_model(fused);
+    const TensorMap g = load_safetensors(golden_dir() + "/golden.safetensors");
+    const at::Tensor ids = g.at("input_ids"), mask = g.at("attention_mask"), ref = g.at("logits");
+    const int64_t t0 = 6, t = ids.size(1);
+    KVCache cache;
+    at::Tensor logits = model->prefill(ids.narrow(1, 0, t0), mask.narrow(1, 0, t0), 1, cache);
+    EXPECT_TRUE(test::all_close(logits, ref.select(1, t0 - 1), 1e-4)) << "prefill";
+    for (int64_t c = t0; c < t; ++c) {
+      logits = model->decode(ids.select(1, c), cache);
+      EXPECT_TRUE(test::all_close(logits, ref.select(1, c), 1e-4)) << "column " << c;
+    }
+    EXPECT_TRUE(at::equal(cache.positions(), mask.sum(1)));
   }
-  EXPECT_TRUE(at::equal(cache.positions(), mask.sum(1)));
 }
 
 TEST(PretrainedTest, SavePretrainedRoundTripIsBitIdentical) {
@@ -183,8 +192,9 @@ TEST(PretrainedTest, UnsupportedOrBrokenConfigJsonIsAClearError) {
   // A vocabulary smaller than the tokenizer's cannot hold its ids.
   config::ModelConfig cfg;
   cfg.path = golden_dir();
-  EXPECT_THAT(error_of([&] { resolve_model_config(cfg, 100); }),
-              AllOf(HasSubstr("config.json vocab_size (67)"), HasSubstr("tokenizer's vocabulary (100)")));
+  EXPECT_THAT(
+      error_of([&] { resolve_model_config(cfg, 100); }),
+      AllOf(HasSubstr("config.json vocab_size (67)"), HasSubstr("tokenizer's vocabulary (100)")));
   cfg.path = dir + "/nowhere";
   EXPECT_THAT(error_of([&] { resolve_model_config(cfg, 10); }), HasSubstr("has no config.json"));
 }

@@ -1,5 +1,6 @@
 // The GRPO policy loss on per-token log-probs, unfused (plain tensor ops with autograd): the
-// reference for the fused ops::grpo_token_loss and the path used when model.fused_ops is off.
+// reference for the fused ops::grpo_token_loss and the path used when model.fused_ops is off
+// (PolicyLossParams::fused selects the fused op behind the same call).
 //
 // Per token (i sequence, t position), with ratio rho = exp(logp - old_logp) and advantage A_i:
 //   pg   = max(-A rho, -A clip(rho, 1 - eps_low, 1 + eps_high))        PPO / GRPO (DeepSeekMath)
@@ -37,9 +38,14 @@ struct PolicyLossParams {
   LossAgg agg = LossAgg::kTokenMean;
   int64_t max_len = 0;       // seq_mean_token_sum_norm's constant length
   double entropy_coef = 0.0;
+  // model.fused_ops: policy_loss() runs ops::grpo_token_loss (loss, gradient and statistics in
+  // one pass) instead of the tensor composition below. It supports every option above (both
+  // clip bounds, dual clip, k1/k2/k3, the three aggregations, the entropy bonus); KL in the
+  // reward (algo.kl_in: reward) never reaches the loss (kl_coef is 0 then) on either path.
+  bool fused = false;
 
   // From the algo section (kl_coef is 0 when algo.kl_in is "reward": the KL then lives in the
-  // reward); max_len falls back to rollout.max_new_tokens.
+  // reward); max_len falls back to rollout.max_new_tokens; fused is model.fused_ops.
   static PolicyLossParams from_config(const config::Config& cfg);
 };
 

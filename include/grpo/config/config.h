@@ -51,6 +51,7 @@ struct ModelConfig {
   int64_t max_position_embeddings = 512;
   double init_std = 0.02;
   bool fused_ops = true;
+  int64_t logprob_chunk = 4096;
 };
 
 struct TokenizerConfig {

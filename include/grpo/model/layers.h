@@ -1,7 +1,8 @@
-// Building blocks of the MoE transformer, as plain torch code (the reference path; issue #9
-// swaps in fused ops when model.fused_ops is set): a bias-free linear map, RMSNorm, the SwiGLU
-// MLP, rotary position embeddings, and an indexed container whose children are named 0, 1, ...
-// so parameter names come out in the Hugging Face layout ("layers.3.mlp.experts.5.up_proj.weight").
+// Building blocks of the MoE transformer, as plain torch code (the reference path; RMSNorm
+// switches to ops::rms_norm when model.fused_ops is set): a bias-free linear map, RMSNorm, the
+// SwiGLU MLP, rotary position embeddings, and an indexed container whose children are named
+// 0, 1, ... so parameter names come out in the Hugging Face layout
+// ("layers.3.mlp.experts.5.up_proj.weight").
 //
 // Sizes: N tokens, D hidden, I FFN width, H heads, hd head dim.
 #pragma once
@@ -31,14 +32,17 @@ class Weight : public torch::nn::Module {
 
 // RMSNorm as in Qwen3MoeRMSNorm: the mean square is taken in float32, the normalised value is
 // cast back to x's dtype and then multiplied by the weight.
-// x [..., dim] float32|bf16, weight [dim] -> [..., dim].
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+// x [..., dim] float32|bf16, weight [dim] (x's dtype) -> [..., dim].
+// fused: ops::rms_norm (one pass forward and backward, model.fused_ops); identical in float32,
+// in bfloat16 it skips the intermediate rounding of x * rstd (one bf16 rounding apart).
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, bool fused = false);
 
 class RmsNorm : public torch::nn::Module {
  public:
-  RmsNorm(int64_t dim, double eps);
-  at::Tensor forward(const at::Tensor& x) const { return rms_norm(x, weight, eps_); }
+  RmsNorm(int64_t dim, double eps, bool fused = false);
+  at::Tensor forward(const at::Tensor& x) const { return rms_norm(x, weight, eps_, fused); }
   at::Tensor weight;
+  bool fused;  // model.fused_ops
 
  private:
   double eps_;

@@ -61,6 +61,9 @@ class MoeLayer : public torch::nn::Module {
   void update_bias(const at::Tensor& load, double rate);
 
   int64_t num_experts() const { return num_experts_; }
+  // model.fused_ops: forward() routes with ops::moe_route and dispatches with
+  // ops::moe_permute / moe_unpermute (same function; the plain path above is the reference).
+  bool fused = false;
   int64_t top_k() const { return top_k_; }
 
   std::shared_ptr<Linear> gate;                      // "gate.weight" [E, D]
@@ -70,6 +73,9 @@ class MoeLayer : public torch::nn::Module {
   at::Tensor bias;  // "gate.e_score_correction_bias" [E] float32 buffer, undefined unless aux-free
 
  private:
+  MoeOutput forward_fused(const at::Tensor& x, const at::Tensor& valid,
+                          bool compute_aux_loss) const;
+
   int64_t num_experts_, top_k_;
   bool norm_topk_prob_;
 };

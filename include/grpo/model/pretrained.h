@@ -33,9 +33,9 @@ std::string hf_config_json(const config::ModelConfig& cfg, at::ScalarType dtype 
 
 // The config a model is built from. With cfg.path set, the architecture comes from
 // <cfg.path>/config.json and the training options (router_aux_loss_coef, router_aux_free,
-// router_bias_update_rate, freeze_router, fused_ops, init_std) from `cfg`; otherwise `cfg`
-// itself. vocab_size 0 becomes `tokenizer_vocab`; a vocabulary smaller than the tokenizer's
-// is refused (UsageError naming model.vocab_size or the config.json).
+// router_bias_update_rate, freeze_router, fused_ops, logprob_chunk, init_std) from `cfg`;
+// otherwise `cfg` itself. vocab_size 0 becomes `tokenizer_vocab`; a vocabulary smaller than the
+// tokenizer's is refused (UsageError naming model.vocab_size or the config.json).
 config::ModelConfig resolve_model_config(const config::ModelConfig& cfg, int64_t tokenizer_vocab);
 
 // run.device as a device: cpu, cuda, cuda:N or auto (cuda when present); ConfigError naming
