@@ -8,11 +8,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -120,6 +123,11 @@ PendingCheckpoint::~PendingCheckpoint() {
 
 std::string PendingCheckpoint::commit() {
   GRPO_ASSERT(!committed_, "checkpoint committed twice");
+  // Fault injection for the resume tests: GRPO_TEST_CHECKPOINT_DELAY_MS holds every checkpoint
+  // in its temporary directory that long before it is committed, so a test can kill the process
+  // in the middle of a checkpoint write deterministically instead of racing a short window.
+  if (const char* d = std::getenv("GRPO_TEST_CHECKPOINT_DELAY_MS"))
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoll(d)));
   nlohmann::ordered_json files = nlohmann::ordered_json::object();
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(tmp_dir_))

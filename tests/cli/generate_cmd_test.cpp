@@ -70,7 +70,7 @@ TEST(GenerateCmdTest, EvalProblemsGroupsAndRewards) {
     const auto& rw = j["reward"];
     ASSERT_TRUE(rw.contains("rules")) << j.dump();
     EXPECT_DOUBLE_EQ(rw["total"].get<double>(), rw["rules"]["format"]["value"].get<double>() +
-                                                    rw["rules"]["countdown"]["value"].get<double>());
+                                                    rw["rules"]["answer_match"]["value"].get<double>());
     EXPECT_TRUE(rw["correct"].is_boolean());
     EXPECT_TRUE(rw["format"].is_boolean());
   }

@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <stdlib.h>
 
 #include <filesystem>
 
@@ -77,10 +78,14 @@ TEST(ResumeTest, ShorterRunThenResumeIsExact) {
 // SIGKILL as soon as `marker` (under the run directory) exists: the process is then anywhere
 // after it (rollout, update, metrics line written or not, a checkpoint half written), and
 // resuming from whatever `latest` says must still reproduce the reference.
-void kill_and_resume(const std::string& marker, const std::string& name) {
+void kill_and_resume(const std::string& marker, const std::string& name,
+                     const char* checkpoint_delay_ms = nullptr) {
   const std::string out = testing::fresh_dir(name);
   {
+    // The child inherits the environment at fork (in Background's constructor).
+    if (checkpoint_delay_ms) ::setenv("GRPO_TEST_CHECKPOINT_DELAY_MS", checkpoint_delay_ms, 1);
     testing::Background bg(tiny_train_args(out, kSteps), out + "/first");
+    ::unsetenv("GRPO_TEST_CHECKPOINT_DELAY_MS");
     ASSERT_TRUE(bg.wait_for_file(out + "/r/" + marker)) << bg.err();
     bg.signal(SIGKILL);
     const int code = bg.wait();
@@ -99,10 +104,10 @@ TEST(ResumeTest, SigkillAfterStep1ThenResumeIsExact) {
 TEST(ResumeTest, SigkillAfterStep2ThenResumeIsExact) {
   kill_and_resume("checkpoints/step_2/manifest.json", "resume_kill_2");
 }
-// As close to "during a checkpoint write" as polling gets: the temporary directory of the
-// step-3 checkpoint has appeared.
+// During a checkpoint write: the step-3 checkpoint is held in its temporary directory for 2 s
+// (GRPO_TEST_CHECKPOINT_DELAY_MS), so the 5 ms polling cannot miss it on a loaded machine.
 TEST(ResumeTest, SigkillDuringCheckpointWriteThenResumeIsExact) {
-  kill_and_resume("checkpoints/.tmp_step_3", "resume_kill_write");
+  kill_and_resume("checkpoints/.tmp_step_3", "resume_kill_write", "2000");
 }
 
 TEST(ResumeTest, SigtermCheckpointsExitsWithThreeAndResumes) {

@@ -31,7 +31,7 @@ TEST(ScoreCmdTest, ScoresStdinWithTheConfiguredRules) {
       "\"target\": 22, \"id\": \"a\"}\n"
       "\n"
       "{\"completion\": \"<answer>3+5+7</answer>\", \"nums\": [3, 5, 7], \"target\": 22}\n";
-  const auto r = run_grpo({"score", source_path("configs/r1zero_tiny.yaml")}, input);
+  const auto r = run_grpo({"score", source_path("configs/r1zero_tiny_countdown.yaml")}, input);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto out = lines_of(r.out);
   ASSERT_EQ(out.size(), 2u) << r.out;
@@ -71,7 +71,7 @@ TEST(ScoreCmdTest, BadLinesAreNamedAndTheRestScored) {
       "not json\n"
       "{\"answer\": 1}\n"
       "{\"completion\": \"<answer>1</answer>\"}\n";
-  const auto r = run_grpo({"score", source_path("configs/r1zero_tiny.yaml")}, input);
+  const auto r = run_grpo({"score", source_path("configs/r1zero_tiny_countdown.yaml")}, input);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(lines_of(r.out).size(), 1u);
   EXPECT_THAT(r.err, HasSubstr("<stdin>:2: not valid JSON"));

@@ -28,7 +28,7 @@ TEST(TrainCmdTest, FewStepsWriteMetricsEvalAndCheckpoints) {
   const auto metrics = read_jsonl(run + "/metrics.jsonl");
   ASSERT_EQ(metrics.size(), 3u);
   const std::vector<std::string> keys = {
-      "step", "reward/mean", "reward/format", "reward/countdown", "reward/length", "acc/mean", "format/mean",
+      "step", "reward/mean", "reward/format", "reward/answer_match", "reward/length", "acc/mean", "format/mean",
       "adv/abs_mean", "loss/policy", "kl/mean", "clip/frac", "entropy/mean", "resp_len/mean",
       "moe/load_cv", "lr", "grad_norm", "time/rollout_s", "time/reward_s", "time/update_s",
       "time/step_s", "tokens/s"};

@@ -37,7 +37,7 @@ inline std::vector<std::string> tiny_train_args(const std::string& out_dir, int6
       "data.eval_size=3", "trainer.eval_k=2", "trainer.eval_every=2", "trainer.save_every=1",
       "trainer.keep_last=10", "optim.warmup_steps=2", "optim.lr=0.01", "algo.kl_coef=0.01",
       "rollout.stop=[a, e, i, o, u, '1', '2', '3', '4', '5', ' ', '+', '*', '(', ')']",
-      "reward.rules=[{name: format}, {name: countdown}, {name: length, max_len: 12, buffer: 12}]"};
+      "reward.rules=[{name: format}, {name: answer_match}, {name: length, max_len: 12, buffer: 12}]"};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }
