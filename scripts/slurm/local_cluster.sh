@@ -37,6 +37,14 @@ stop_pidfile() {
 }
 
 if [ "$cmd" = stop ]; then
+  # Jobs first (their slurmstepd would outlive slurmd), while the daemons still answer.
+  if [ -f "$conf" ] && [ -f "$dir/slurmctld.pid" ] && kill -0 "$(cat "$dir/slurmctld.pid")" 2>/dev/null; then
+    export SLURM_CONF="$conf"
+    if [ -n "$(squeue -h 2>/dev/null)" ]; then
+      scancel --full -u "$(id -un)" 2>/dev/null || true
+      for _ in $(seq 50); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.2; done
+    fi
+  fi
   stop_pidfile "$dir/slurmd.pid"
   stop_pidfile "$dir/slurmctld.pid"
   stop_pidfile "$dir/munged.pid"

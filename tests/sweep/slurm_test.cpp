@@ -7,6 +7,7 @@
 // cannot run (packages missing, not root), the test is skipped with the reason.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -31,12 +32,16 @@ class LocalCluster {
   }
   // 0: up; 3: cannot run here (reason in err); else an error.
   testing::CommandResult start() {
-    auto r = run_shell(script() + " start " + q(dir_));
+    auto r = run_shell(port_env() + script() + " start " + q(dir_));
     started_ = true;  // stop whatever came up, even on failure
     return r;
   }
   // A command line with SLURM_CONF pointing at this cluster.
   std::string env() const { return "SLURM_CONF=" + q(dir_ + "/slurm.conf") + " "; }
+  // Ports of our own, so that two test runs on one machine do not meet.
+  std::string port_env() const {
+    return "GRPO_SLURM_PORT=" + std::to_string(20000 + 2 * (getpid() % 5000)) + " ";
+  }
   const std::string& dir() const { return dir_; }
 
  private:

@@ -86,12 +86,12 @@ TEST(SweepTest, ExplicitVariantsFollowTheGridAndOverrideCommonKeys) {
   const Sweep s = load_sweep(write_sweep("sweep_explicit", R"(overrides: {algo.kl_coef: 0.5}
 grid: {algo.adv_norm: [group_std]}
 variants:
-  - {name: drgrpo, algo.adv_norm: none, algo.loss_agg: seq_mean_token_sum}
+  - {name: drgrpo, algo.adv_norm: none, algo.loss_agg: seq_mean_token_sum_norm}
   - {algo.kl_coef: 0.0, optim.lr: 1.0e-3}
 )"));
   EXPECT_THAT(names(s), ::testing::ElementsAre("adv_norm=group_std", "drgrpo",
                                                "kl_coef=0.0,lr=1.0e-3"));
-  EXPECT_EQ(s.variants[1].config.algo.loss_agg, "seq_mean_token_sum");
+  EXPECT_EQ(s.variants[1].config.algo.loss_agg, "seq_mean_token_sum_norm");
   EXPECT_EQ(s.variants[1].config.algo.kl_coef, 0.5);
   EXPECT_EQ(s.variants[2].config.algo.kl_coef, 0.0);  // the variant's value wins
   EXPECT_EQ(s.variants[2].config.optim.lr, 1e-3);
@@ -138,8 +138,9 @@ TEST(SweepTest, DuplicateNamesAreRejected) {
   - {name: a, algo.kl_coef: 0.0}
 )");
   EXPECT_THAT(err, HasSubstr("'a' is used twice"));
-  EXPECT_THAT(err, HasSubstr("gs.yaml:4"));  // the second definition
-  EXPECT_THAT(err, HasSubstr("gs.yaml:3"));  // and the first
+  EXPECT_THAT(err, HasSubstr("gs.yaml:5"));  // the second definition
+  EXPECT_THAT(err, HasSubstr("first at " + fs::path(GRPO_TEST_TMP).string() +
+                             "/sweep_dup/gs.yaml:4"));
   err = load_error("sweep_dup_grid", "grid: {algo.adv_norm: [none, none]}\n");
   EXPECT_THAT(err, HasSubstr("'adv_norm=none' is used twice"));
   err = load_error("sweep_dup_seed", "seeds: [1, 1]\n");
@@ -261,6 +262,15 @@ slurm: {nodes: 2, tasks_per_node: 4, gpus_per_node: 4, cpus_per_task: 8, time: "
   EXPECT_THAT(sh1, HasSubstr("#SBATCH --array=0-0\n"));
   EXPECT_THAT(sh1, HasSubstr("--only-index \"$i\" &"));
   EXPECT_THAT(sh1, ::testing::Not(HasSubstr("gpus-per-node")));
+}
+
+TEST(SweepTest, ExampleSweepOfTheRepositoryLoads) {
+  const Sweep s = load_sweep(testing::source_path("configs/sweeps/gs_adv.yaml"));
+  ASSERT_EQ(s.variants.size(), 15u);  // (2 x 2 grid + 1 variant) x 3 seeds
+  EXPECT_EQ(s.variants[0].name, "adv_norm=group_std,group_size=4,seed=1");
+  EXPECT_EQ(s.variants[14].name, "drgrpo_g8,seed=3");
+  EXPECT_EQ(s.base, testing::source_path("configs/r1zero_tiny.yaml"));
+  EXPECT_EQ(s.variants[14].config.trainer.total_steps, 40);
 }
 
 TEST(SweepTest, ThreadsAreSplitOverParallelVariants) {

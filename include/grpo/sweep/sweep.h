@@ -4,7 +4,7 @@
 //   output_dir: runs/sweeps/gs_adv          # default runs/sweeps/<sweep file stem>
 //   overrides: {trainer.total_steps: 20}    # applied to every variant
 //   grid: {algo.adv_norm: [group_std, none], rollout.group_size: [4, 8]}
-//   variants: [{name: drgrpo, algo.adv_norm: none, algo.loss_agg: seq_mean_token_sum}]
+//   variants: [{name: drgrpo, algo.adv_norm: none, algo.loss_agg: seq_mean_token_sum_norm}]
 //   seeds: [1, 2, 3]                        # run.seed of every variant; default: the base's
 //   slurm: {nodes: 1, tasks_per_node: 1, gpus_per_node: 0, cpus_per_task: 2,
 //           time: "01:00:00", partition: "", account: "", mem: "", extra: []}
