@@ -70,10 +70,11 @@ nlohmann::json read_json_or_empty(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return nlohmann::json::object();
   try {
-    return nlohmann::json::parse(read_text(path));
+    auto j = nlohmann::json::parse(read_text(path));
+    if (j.is_object()) return j;
   } catch (const nlohmann::json::exception&) {
-    return nlohmann::json::object();  // a torn file from a killed runner: start it over
   }
+  return nlohmann::json::object();  // not ours, or torn by a killed runner: start it over
 }
 
 std::string now_text() {

@@ -44,8 +44,9 @@ std::string sbatch_script(const Sweep& s, const std::string& binary, const std::
   const bool multi = r.nodes * r.tasks_per_node > 1;
   std::ostringstream o;
   o << "#!/bin/bash\n"
-    << "# Written by `grpo sweep " << s.file << " --backend slurm`: array task i runs variant i\n"
-    << "# of the sweep (" << n << " variants, run directories under " << s.output_dir << ").\n"
+    << "# Written by `grpo sweep SWEEP --backend slurm` for\n#   " << s.file
+    << "\n# Array task i runs variant i (" << n << " variants; run directories under\n#   "
+    << s.output_dir << ").\n"
     << "#SBATCH --job-name=grpo-sweep-" << sanitize(s.name, true) << "\n"
     << "#SBATCH --array=0-" << n - 1 << "\n"
     << "#SBATCH --nodes=" << r.nodes << "\n"

@@ -60,7 +60,8 @@ bool wait_until(const std::function<bool()>& done, double seconds) {
 }
 
 TEST(SlurmSweepTest, JobArrayRunsPreemptedTaskRequeuesAndResumesExactly) {
-  constexpr int64_t kSteps = 5;
+  constexpr int64_t kSteps = 10;  // tiny steps take ~0.1 s: room to signal mid-run
+  const std::string last = "/checkpoints/step_" + std::to_string(kSteps);
   const std::string dir = testing::fresh_dir("sweep_slurm");
   LocalCluster cluster(dir + "/cluster");
   const auto up = cluster.start();
@@ -89,7 +90,7 @@ slurm: {cpus_per_task: 1, time: "00:05:00"}
                          40))
       << run_shell(cluster.env() + "squeue; tail -n 20 " + q(cluster.dir() + "/slurmctld.log"))
              .out;
-  const bool signalled_in_time = !fs::exists(run1 + "/checkpoints/step_" + std::to_string(kSteps));
+  const bool signalled_in_time = !fs::exists(run1 + last);
   r = run_shell(cluster.env() + "scancel --full --signal=TERM " + id + "_1");
   EXPECT_EQ(r.exit_code, 0) << r.err;
 
@@ -102,7 +103,7 @@ slurm: {cpus_per_task: 1, time: "00:05:00"}
 
   for (const std::string name : {"adv_norm=group_std", "adv_norm=none"}) {
     const std::string run = out + "/" + name;
-    EXPECT_TRUE(fs::exists(run + "/checkpoints/step_5/model.safetensors")) << name << "\n" << log1;
+    EXPECT_TRUE(fs::exists(run + last + "/model.safetensors")) << name << "\n" << log1;
     const auto st = nlohmann::json::parse(testing::read_file(run + "/sweep_status.json"));
     EXPECT_EQ(st["status"], "done") << name;
   }
@@ -120,8 +121,8 @@ slurm: {cpus_per_task: 1, time: "00:05:00"}
   const std::string straight = dir + "/straight";
   r = testing::run_grpo(testing::tiny_train_args(straight, kSteps, {"algo.adv_norm=none"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(testing::read_file(run1 + "/checkpoints/step_5/model.safetensors") ==
-              testing::read_file(straight + "/r/checkpoints/step_5/model.safetensors"))
+  EXPECT_TRUE(testing::read_file(run1 + last + "/model.safetensors") ==
+              testing::read_file(straight + "/r" + last + "/model.safetensors"))
       << "the requeued variant's final weights differ from the straight run";
 }
 

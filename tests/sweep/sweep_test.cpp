@@ -125,7 +125,9 @@ variants:
   - {name: "my variant/1", algo.adv_norm: none}
 )"));
   ASSERT_EQ(s.variants.size(), 2u);
-  EXPECT_EQ(s.variants[0].name, "stop=___answer____n_");
+  // The value as YAML flow text, [</answer>, "\n"], with every character outside
+  // [A-Za-z0-9._-] replaced.
+  EXPECT_EQ(s.variants[0].name, "stop=___answer_____n__");
   EXPECT_EQ(s.variants[0].config.rollout.stop, (std::vector<std::string>{"</answer>", "\n"}));
   EXPECT_EQ(s.variants[1].name, "my_variant_1");
   EXPECT_EQ(sanitize("a=b,c d", false), "a=b,c_d");
