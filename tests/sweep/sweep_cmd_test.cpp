@@ -100,6 +100,12 @@ TEST(SweepCmdTest, BadVariantStartsNothing) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+TEST(SweepCmdTest, MissingSweepFileIsAUsageError) {
+  const auto r = run_grpo({"sweep", "no/such/sweep.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("sweep file not found or unreadable: no/such/sweep.yaml"));
+}
+
 TEST(SweepCmdTest, DryRunsPrintAndWriteNothing) {
   const std::string dir = testing::fresh_dir("sweep_cmd_dry");
   const std::string out = dir + "/out", file = dir + "/abl.yaml";
