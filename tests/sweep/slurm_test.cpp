@@ -126,5 +126,30 @@ slurm: {cpus_per_task: 1, time: "00:05:00"}
       << "the requeued variant's final weights differ from the straight run";
 }
 
+// Two ranks per array task: the sweep runner starts the trainer through srun, and the ranks
+// find each other from Slurm's variables (data parallel, Gloo).
+TEST(SlurmSweepTest, MultiTaskVariantRunsDataParallelUnderSrun) {
+  const std::string dir = testing::fresh_dir("sweep_slurm_dp");
+  LocalCluster cluster(dir + "/cluster");
+  const auto up = cluster.start();
+  if (up.exit_code == 3) GTEST_SKIP() << "no Slurm cluster on this machine: " << up.err;
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  const std::string out = dir + "/out", file = dir + "/dp.yaml";
+  testing::write_tiny_sweep(file, out, 2, R"(variants: [{name: dp}]
+slurm: {tasks_per_node: 2, cpus_per_task: 1, time: "00:05:00"}
+)");
+  auto r = run_shell(cluster.env() + q(GRPO_BINARY) + " sweep " + q(file) + " --backend slurm");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(testing::read_file(out + "/sweep.sbatch"), HasSubstr("--only-index \"$i\" --srun"));
+  ASSERT_TRUE(wait_until([&] { return run_shell(cluster.env() + "squeue -h").out.empty(); }, 40))
+      << run_shell(cluster.env() + "squeue").out;
+  const std::string log = testing::read_file(out + "/dp/train.log");
+  EXPECT_THAT(log, HasSubstr("srun --kill-on-bad-exit=0 "));
+  EXPECT_THAT(log, HasSubstr("data parallel: 2 ranks"));
+  EXPECT_TRUE(fs::exists(out + "/dp/checkpoints/step_2/model.safetensors")) << log;
+  EXPECT_EQ(nlohmann::json::parse(testing::read_file(out + "/dp/sweep_status.json"))["status"],
+            "done");
+}
+
 }  // namespace
 }  // namespace grpo
