@@ -3,7 +3,8 @@
 // temporary directory). A 2-variant tiny sweep runs as a job array; task 1 gets SIGTERM in
 // the middle (scancel --full: the batch shell, the sweep runner and the trainer all receive
 // it, as on preemption), checkpoints, requeues itself and resumes; both variants finish, and
-// the preempted one ends with the weights of a straight `grpo train` run. Where the daemons
+// the preempted one ends with the weights of a straight `grpo train` run, and `grpo
+// sweep-report` tabulates the array's run directories. Where the daemons
 // cannot run (packages missing, not root), the test is skipped with the reason.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -116,6 +117,13 @@ slurm: {cpus_per_task: 1, time: "00:05:00"}
     EXPECT_THAT(train_log, HasSubstr("stopping on signal 15"));
     EXPECT_THAT(train_log, HasSubstr("resumed from"));
   }
+
+  // The report over the array's run directories.
+  r = testing::run_grpo({"sweep-report", out});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string report = testing::read_file(out + "/report.md");
+  EXPECT_THAT(report, HasSubstr("adv_norm=group_std"));
+  EXPECT_THAT(report, HasSubstr("adv_norm=none"));
 
   // The preempted variant against the same training run straight through.
   const std::string straight = dir + "/straight";
