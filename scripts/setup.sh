@@ -20,6 +20,9 @@ APT_PACKAGES=(
   libcli11-dev libre2-dev libpcre2-dev libicu-dev libbenchmark-dev
   gnuplot-nox jq
   libgloo-dev  # headers only: c10d's ProcessGroupGloo.hpp includes gloo (cmake/dist.cmake)
+  # A real one-node Slurm for the `grpo sweep --backend slurm` test (scripts/slurm/local_cluster.sh
+  # runs the daemons in a temporary directory; the packages' own services are not used).
+  slurmctld slurmd slurm-client munge
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }

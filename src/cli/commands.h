@@ -36,6 +36,17 @@ int cmd_bench_rollout(const ConfigArgs& args);
 // `grpo sweep-report DIR [--out PREFIX]`: tables and plot of a sweep (sweep_report_cmd.cpp);
 // an empty `out_prefix` writes DIR/report.md, DIR/report.csv and DIR/eval_acc.png.
 int cmd_sweep_report(const std::string& dir, const std::string& out_prefix);
+// `grpo sweep` (sweep_cmd.cpp): only_index >= 0 runs that variant alone (a Slurm array task);
+// srun starts the trainer through srun.
+struct SweepArgs {
+  std::string file;
+  std::string backend = "local";
+  int parallel = 1;
+  bool dry_run = false;
+  int64_t only_index = -1;
+  bool srun = false;
+};
+int cmd_sweep(const SweepArgs& args);
 
 // A subcommand whose work lands in a later issue: validates its config (so errors show now),
 // says that it is not built yet and which issue builds it, and exits 2.

@@ -83,6 +83,11 @@ int run(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   sweep->add_flag("--dry-run", sweep_dry_run, "Print the sbatch script instead of submitting");
+  int64_t sweep_only_index = -1;
+  bool sweep_srun = false;
+  // Hidden: what a Slurm array task of the sweep runs (src/sweep/slurm.cpp).
+  sweep->add_option("--only-index", sweep_only_index, "Run variant N alone")->group("");
+  sweep->add_flag("--srun", sweep_srun, "Start the trainer through srun")->group("");
   CLI::App* sweep_report = app.add_subcommand("sweep-report", "Tabulate and plot a finished sweep");
   std::string sweep_dir;
   sweep_report->add_option("dir", sweep_dir, "Sweep output directory")->required();
@@ -117,7 +122,9 @@ int run(int argc, char** argv) {
                                                   : "issue #9, the hot operations";
     return not_built("bench " + bench_what, issue, nullptr);
   }
-  if (sweep->parsed()) return not_built("sweep", "issue #12, ablations", nullptr);
+  if (sweep->parsed())
+    return grpo::cli::cmd_sweep({sweep_file, sweep_backend, sweep_parallel, sweep_dry_run,
+                                 sweep_only_index, sweep_srun});
   if (sweep_report->parsed()) return grpo::cli::cmd_sweep_report(sweep_dir, sweep_report_out);
   return 2;
 }

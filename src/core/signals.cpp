@@ -3,18 +3,32 @@
 #include "grpo/core/signals.h"
 
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 
 namespace grpo::core {
 namespace {
 
 std::atomic<int> g_signal{0};
+std::atomic<int64_t> g_first_ns{0};  // CLOCK_MONOTONIC of the first signal
+
+int64_t monotonic_ns() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe (POSIX)
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 void on_signal(int sig) {
+  const int64_t now = monotonic_ns();
+  int64_t unset = 0;
+  g_first_ns.compare_exchange_strong(unset, now);  // before g_signal: a nested signal sees it
   int expected = 0;
-  if (!g_signal.compare_exchange_strong(expected, sig)) _exit(128 + sig);  // second signal
+  if (g_signal.compare_exchange_strong(expected, sig)) return;
+  if (now - g_first_ns.load() < static_cast<int64_t>(kDuplicateSignalS * 1e9)) return;  // a copy
+  _exit(128 + sig);  // second signal
 }
 
 }  // namespace
@@ -30,6 +44,9 @@ void install_stop_handlers() {
 
 bool stop_requested() { return g_signal.load() != 0; }
 int stop_signal() { return g_signal.load(); }
-void reset_stop_request() { g_signal.store(0); }
+void reset_stop_request() {
+  g_signal.store(0);
+  g_first_ns.store(0);
+}
 
 }  // namespace grpo::core

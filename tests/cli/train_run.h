@@ -121,6 +121,7 @@ class Background {
     return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
   }
   std::string err() const { return read_file(err_path_); }
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
