@@ -40,21 +40,9 @@ struct PromptItem {
   nlohmann::json user_id;  // a prompt line's "id" field (null when none)
 };
 
-std::string parse_message(const std::exception& e) {
-  std::string m = e.what();
-  const size_t p = m.find("] ");
-  return p == std::string::npos ? m : m.substr(p + 2);
-}
-
 PromptItem parse_prompt_line(const std::string& line, uint64_t lineno,
                              const text::PromptTemplate& tmpl) {
-  nlohmann::json obj;
-  try {
-    obj = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("not valid JSON: " + parse_message(e));
-  }
-  GRPO_CHECK(obj.is_object(), "expected a JSON object, got a ", obj.type_name());
+  nlohmann::json obj = data::parse_json_object(line);
   PromptItem item;
   item.example.id = lineno;
   if (obj.contains("id")) item.user_id = obj["id"];

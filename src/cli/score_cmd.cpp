@@ -25,22 +25,10 @@
 namespace grpo::cli {
 namespace {
 
-std::string parse_message(const std::exception& e) {
-  std::string m = e.what();
-  const size_t p = m.find("] ");
-  return p == std::string::npos ? m : m.substr(p + 2);
-}
-
 nlohmann::ordered_json score_line(const std::string& line, uint64_t lineno,
                                   const std::string& where, const reward::Scorer& scorer,
                                   bool template_opens_think) {
-  nlohmann::json obj;
-  try {
-    obj = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("not valid JSON: " + parse_message(e));
-  }
-  GRPO_CHECK(obj.is_object(), "expected a JSON object, got a ", obj.type_name());
+  nlohmann::json obj = data::parse_json_object(line);
   GRPO_CHECK(obj.contains("completion"), "no field \"completion\"");
   GRPO_CHECK(obj["completion"].is_string(), "field \"completion\": expected a string, got a ",
              obj["completion"].type_name());

@@ -13,13 +13,6 @@ namespace {
 
 std::string type_name(const nlohmann::json& v) { return v.type_name(); }
 
-// nlohmann's messages start with "[json.exception.parse_error.101] ": keep what follows.
-std::string parse_message(const std::exception& e) {
-  std::string m = e.what();
-  const size_t p = m.find("] ");
-  return p == std::string::npos ? m : m.substr(p + 2);
-}
-
 std::string field_list(const nlohmann::json& obj) {
   std::string s;
   for (auto it = obj.begin(); it != obj.end(); ++it) s += (s.empty() ? "" : ", ") + it.key();
@@ -101,6 +94,23 @@ void render_prompt(const text::PromptTemplate& tmpl, Example* ex) {
   ex->prompt_opens_think = tmpl.opens_think();
 }
 
+std::string json_error_message(const std::exception& e) {
+  std::string m = e.what();
+  const size_t p = m.find("] ");
+  return p == std::string::npos ? m : m.substr(p + 2);
+}
+
+nlohmann::json parse_json_object(const std::string& line) {
+  nlohmann::json obj;
+  try {
+    obj = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("not valid JSON: " + json_error_message(e));
+  }
+  GRPO_CHECK(obj.is_object(), "expected a JSON object, got a ", type_name(obj));
+  return obj;
+}
+
 JsonlData load_jsonl(const std::string& path, const JsonlSpec& spec,
                      const text::PromptTemplate& tmpl, uint64_t id_base) {
   std::ifstream in(path, std::ios::binary);
@@ -114,13 +124,7 @@ JsonlData load_jsonl(const std::string& path, const JsonlSpec& spec,
     if (trim(line).empty()) continue;
     const std::string where = path + ":" + std::to_string(lineno);
     try {
-      nlohmann::json obj;
-      try {
-        obj = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::exception& e) {
-        throw Error("not valid JSON: " + parse_message(e));
-      }
-      GRPO_CHECK(obj.is_object(), "expected a JSON object, got a ", type_name(obj));
+      const nlohmann::json obj = parse_json_object(line);
       Example ex;
       ex.id = id_base + lineno;
       ex.origin = where;

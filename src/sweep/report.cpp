@@ -13,6 +13,7 @@
 
 #include "grpo/config/loader.h"
 #include "grpo/core/error.h"
+#include "grpo/data/jsonl.h"
 
 namespace fs = std::filesystem;
 
@@ -25,13 +26,6 @@ std::string read_text(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
-}
-
-// nlohmann's messages start with "[json.exception.parse_error.101] ": keep what follows.
-std::string parse_message(const std::exception& e) {
-  std::string m = e.what();
-  const size_t p = m.find("] ");
-  return p == std::string::npos ? m : m.substr(p + 2);
 }
 
 // A number field, NaN when absent or null (non-finite metrics are written as null).
@@ -67,7 +61,7 @@ std::vector<nlohmann::json> read_steps(const std::string& path, SweepReport* rep
       else if (!obj.contains("step") || !obj["step"].is_number())
         problem = "no numeric \"step\" field";
     } catch (const nlohmann::json::exception& e) {
-      problem = "not valid JSON: " + parse_message(e);
+      problem = "not valid JSON: " + data::json_error_message(e);
     }
     if (problem.empty()) {
       rows.push_back(std::move(obj));
@@ -148,7 +142,7 @@ void read_run(const std::string& run, VariantResult* v, SweepReport* report) {
       if (std::isfinite(w)) v->wall_s = w;
       return;
     } catch (const std::exception& e) {
-      report->warnings.push_back(status_path + ": ignored: " + parse_message(e));
+      report->warnings.push_back(status_path + ": ignored: " + data::json_error_message(e));
     }
   }
   if (v->total_steps < 0) {
@@ -271,7 +265,7 @@ SweepReport load_sweep_report(const std::string& dir) {
   try {
     doc = nlohmann::json::parse(read_text(path));
   } catch (const nlohmann::json::exception& e) {
-    throw UsageError(path + ": not valid JSON: " + parse_message(e));
+    throw UsageError(path + ": not valid JSON: " + data::json_error_message(e));
   }
   GRPO_USAGE_CHECK(doc.is_object(), path, ": expected a JSON object, got a ", doc.type_name());
   GRPO_USAGE_CHECK(doc.contains("variants") && doc["variants"].is_array(), path,

@@ -35,6 +35,13 @@ struct JsonlData {
 JsonlData load_jsonl(const std::string& path, const JsonlSpec& spec,
                      const text::PromptTemplate& tmpl, uint64_t id_base);
 
+// One JSONL line as a JSON object. Throws Error (without location: the caller adds file:line)
+// "not valid JSON: <what>" or "expected a JSON object, got a <type>".
+nlohmann::json parse_json_object(const std::string& line);
+
+// nlohmann's exception message without its "[json.exception.parse_error.101] " prefix.
+std::string json_error_message(const std::exception& e);
+
 // The reference answer taken from a JSON value by `extract` (none | gsm8k | boxed); throws
 // Error (without location) when it cannot be found or has the wrong type.
 nlohmann::json extract_answer(const nlohmann::json& value, const std::string& extract);
