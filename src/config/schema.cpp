@@ -519,6 +519,10 @@ std::vector<KeySpec> build_keys() {
       "attempts), so the base model can follow the template but rarely solves the task."));
   v.push_back(safe(string_key(F("pretrain.output_dir", pretrain.output_dir),
       "Where `grpo pretrain` writes the base model (point model.path at its final/ folder).")));
+  v.push_back(enum_key(F("pretrain.slip", pretrain.slip), {"operator", "offset"},
+      "Arithmetic corpus: how an unsolved document goes wrong in its last step: `operator` applies "
+      "the wrong operator (+ and - swapped, * read as +, / as -) and answers that, `offset` "
+      "writes the right result off by 1 to 3."));
 
   // dist
   v.push_back(enum_key(F("dist.backend", dist.backend), {"auto", "gloo", "nccl"},

@@ -136,6 +136,21 @@ std::string failed_countdown(core::RngStream& rng, std::vector<int64_t> nums, in
   return text;
 }
 
+// Rewrites the step "a op b = r" with the wrong operator applied, "a op b = r'" (+ and -
+// swapped, * as +, / as -), and returns r'.
+int64_t wrong_operator_step(std::string* step) {
+  const size_t op_at = step->find(' ', 1) + 1;  // a may be negative: "-3 + 4 = 1"
+  const size_t b_at = op_at + 2;
+  const size_t eq_at = step->find(" = ", b_at);
+  GRPO_CHECK(op_at > 0 && eq_at != std::string::npos, "wrong_operator_step: '", *step, "'");
+  const int64_t a = std::stoll(step->substr(0, op_at - 1));
+  const int64_t b = std::stoll(step->substr(b_at, eq_at - b_at));
+  const char op = (*step)[op_at];
+  const int64_t r = op == '+' || op == '/' ? a - b : a + b;
+  *step = step->substr(0, eq_at + 3) + std::to_string(r);
+  return r;
+}
+
 }  // namespace
 
 std::vector<std::string> expression_steps(const std::string& expression, int64_t* value) {
@@ -153,6 +168,7 @@ PretrainCorpus::PretrainCorpus(const config::Config& cfg) : source_(cfg) {
                       "arithmetic), got jsonl");
   size_ = cfg.pretrain.corpus_examples;
   solved_fraction_ = cfg.pretrain.solved_fraction;
+  slip_ = cfg.pretrain.slip;
   seed_ = static_cast<uint64_t>(cfg.run.seed);
   const auto& d = cfg.data;
   countdown_ = CountdownSpec{d.min_numbers, d.max_numbers, d.max_number, d.max_target, d.ops};
@@ -226,11 +242,19 @@ CorpusDocument PretrainCorpus::document(int64_t index) const {
       std::vector<std::string> steps = expression_steps(p.expression, &v);
       v_right = v;
       if (!doc.solved) {
-        // A slip in the last step: its result off by 1..3.
-        const int64_t slip = 1 + static_cast<int64_t>(rng.below(3));
-        v += rng.below(2) ? slip : -slip;
-        std::string& last = steps.back();
-        last = last.substr(0, last.rfind("= ") + 2) + std::to_string(v);
+        std::string& last = steps.back();  // "a op b = r"
+        if (slip_ == "offset") {
+          // The result off by 1..3.
+          const int64_t slip = 1 + static_cast<int64_t>(rng.below(3));
+          v += rng.below(2) ? slip : -slip;
+          last = last.substr(0, last.rfind("= ") + 2) + std::to_string(v);
+        } else {
+          // The wrong operator: one consistent mistake, so the base model has the arithmetic
+          // (every step is computed right for the operator it applies) and one habit that RL
+          // can break, as R1-Zero elicits what the base model can already do.
+          v = wrong_operator_step(&last);
+        }
+        doc.solved = v == v_right;  // e.g. 7 + 0 read as 7 - 0
       }
       thought = "Step by step: " + join(steps) + ".";
       answer = std::to_string(v);

@@ -4,7 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
+#include <sstream>
 
 #include "grpo/config/loader.h"
 #include "grpo/core/error.h"
@@ -61,8 +63,45 @@ TEST(CorpusTest, CountdownDocumentsFollowTheFormatAndAreSolvedAsLabelled) {
 TEST(CorpusTest, ArithmeticDocumentsFollowTheFormatAndAreSolvedAsLabelled) {
   check_against_rules(
       "data:\n  task: arithmetic\n  template: short\n  eval_size: 20\n  max_ops: 3\n"
-      "pretrain:\n  corpus_examples: 400\n  solved_fraction: 0.25\n",
+      "pretrain:\n  corpus_examples: 400\n  solved_fraction: 0.25\n  slip: offset\n",
       "answer_match");
+}
+
+TEST(CorpusTest, OperatorSlipAppliesTheWrongOperatorInTheLastStepOnly) {
+  // pretrain.slip: operator (the default), every document unsolved by draw: all steps but the
+  // last are right; the last reads "a op b = r" with r computed by the wrong operator
+  // (+ <-> -, * as +, / as -), and the answer is r. Solved only where that changes nothing.
+  const PretrainCorpus corpus(cfg_of(
+      "data:\n  task: arithmetic\n  ops: \"+-*/\"\n  max_ops: 3\n  eval_size: 20\n"
+      "pretrain:\n  corpus_examples: 300\n  solved_fraction: 0.0\n"));
+  std::map<char, int> seen;
+  int solved = 0;
+  for (int64_t i = 0; i < corpus.size(); ++i) {
+    const CorpusDocument d = corpus.document(i);
+    SCOPED_TRACE(d.text());
+    int64_t right = 0;
+    std::vector<std::string> steps =
+        expression_steps(d.example.fields.at("expression").get<std::string>(), &right);
+    const std::string last = steps.back();
+    steps.pop_back();
+    std::string shown = "Step by step: ";
+    for (const auto& s : steps) shown += s + ", ";
+    const std::string head = last.substr(0, last.find(" = ") + 3);  // "a op b = "
+    std::istringstream in(head);
+    int64_t a = 0, b = 0;
+    char op = 0;
+    in >> a >> op >> b;
+    const int64_t wrong = op == '+' ? a - b : op == '-' ? a + b : op == '*' ? a + b : a - b;
+    EXPECT_THAT(d.completion, ::testing::HasSubstr(shown + head + std::to_string(wrong) + ". "));
+    EXPECT_THAT(d.completion,
+                ::testing::HasSubstr("<answer> " + std::to_string(wrong) + " </answer>"));
+    EXPECT_EQ(d.solved, wrong == right);
+    ++seen[op];
+    solved += d.solved;
+  }
+  EXPECT_EQ(seen.size(), 4u);  // every operator's mistake was exercised
+  EXPECT_GT(solved, 0);        // "7 + 0" read as "7 - 0" is still right
+  EXPECT_LT(solved, 60);
 }
 
 TEST(CorpusTest, DeterministicPerSeed) {

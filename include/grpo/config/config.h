@@ -165,6 +165,7 @@ struct PretrainConfig {
   int64_t corpus_examples = 20000;
   double solved_fraction = 0.1;
   std::string output_dir = "runs/base";
+  std::string slip = "operator";
 };
 
 struct DistConfig {

@@ -1,8 +1,8 @@
 // The synthetic pretraining corpus of `grpo pretrain` (issue #10): documents in the task's
 // domain, each a rendered prompt of the configured template followed by a reasoning-shaped
 // completion "<think> step = value, ... </think> <answer> ... </answer>". A share
-// pretrain.solved_fraction of them reach the right answer; the others fail (arithmetic: a slip
-// in the last step; countdown: 1 to 3 attempts, each a wrong combination of all the numbers in
+// pretrain.solved_fraction of them reach the right answer; the others fail (arithmetic: the last step
+// goes wrong, by pretrain.slip: the wrong operator applied, or the result off by 1..3; countdown: 1 to 3 attempts, each a wrong combination of all the numbers in
 // the chain notation "7+19=26,26+2=28", separated by ";", answering the last one). A solved
 // countdown document makes 0 to 2 such misses before the solution, and a hit always ends the
 // reasoning. So the base model learns the format and the search but solves the task only
@@ -49,6 +49,7 @@ class PretrainCorpus {
   std::string task_;
   int64_t size_ = 0;
   double solved_fraction_ = 0;
+  std::string slip_;  // pretrain.slip
   uint64_t seed_ = 0;
   CountdownSpec countdown_;
   ArithmeticSpec arithmetic_;
