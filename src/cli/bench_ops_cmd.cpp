@@ -1,7 +1,8 @@
 // `grpo bench ops`: fused vs unfused time and peak extra memory of the hot ops (ops/bench.h),
 // plus the fused GRPO loss against algo::policy_loss. One JSON line on stdout, a table on stderr.
 // Device: run.device (cpu, cuda, cuda:N, auto). GRPO_BENCH_QUICK=1 skips the V=151936 case and
-// times one call per case (for smoke tests).
+// times one call per case (for smoke tests). GRPO_BENCH_OPS=<op> runs just that op
+// (token_logprobs, moe_route_permute, rms_norm or grpo_loss).
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -82,9 +83,16 @@ int cmd_bench_ops(const ConfigArgs& args) {
   opt.large = !quick;
   opt.reps = quick ? 1 : 3;
   opt.seed = static_cast<uint64_t>(cfg.run.seed);
+  const char* only_env = std::getenv("GRPO_BENCH_OPS");
+  opt.only = only_env != nullptr ? only_env : "";
+  if (!opt.only.empty() && opt.only != "token_logprobs" && opt.only != "moe_route_permute" &&
+      opt.only != "rms_norm" && opt.only != "grpo_loss")
+    throw UsageError("GRPO_BENCH_OPS: expected token_logprobs, moe_route_permute, rms_norm or "
+                     "grpo_loss, got '" + opt.only + "'");
 
-  std::vector<ops::OpsBenchRow> rows = ops::bench_ops(opt);
-  bench_grpo_loss(opt.device, opt.reps, rows);
+  std::vector<ops::OpsBenchRow> rows = opt.only == "grpo_loss" ? std::vector<ops::OpsBenchRow>{}
+                                                               : ops::bench_ops(opt);
+  if (opt.only.empty() || opt.only == "grpo_loss") bench_grpo_loss(opt.device, opt.reps, rows);
 
   nlohmann::json out;
   out["bench"] = "ops";

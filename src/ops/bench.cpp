@@ -123,8 +123,10 @@ std::vector<OpsBenchRow> bench_ops(const OpsBenchOptions& opt) {
     int64_t n, d, v;
     int reps;
   };
-  std::vector<TlpCase> tlp = {{256, 512, 32000, opt.reps}};
-  if (opt.large) tlp.push_back({1024, 1024, 151936, dev.is_cuda() ? opt.reps : 1});
+  auto wanted = [&](const char* op) { return opt.only.empty() || opt.only == op; };
+  std::vector<TlpCase> tlp;
+  if (wanted("token_logprobs")) tlp.push_back({256, 512, 32000, opt.reps});
+  if (opt.large && wanted("token_logprobs")) tlp.push_back({1024, 1024, 151936, dev.is_cuda() ? opt.reps : 1});
   for (const TlpCase& c : tlp) {
     const std::string shape = "N=" + std::to_string(c.n) + " D=" + std::to_string(c.d) +
                               " V=" + std::to_string(c.v);
@@ -152,7 +154,7 @@ std::vector<OpsBenchRow> bench_ops(const OpsBenchOptions& opt) {
     }
   }
 
-  {
+  if (wanted("moe_route_permute")) {
     const int64_t n = 4096, e = 64, k = 8, d = 1024;
     const std::string shape = "N=4096 E=64 k=8 D=1024";
     const at::Tensor x = at::randn({n, d}, o.dtype(act)).requires_grad_(true);
@@ -172,7 +174,7 @@ std::vector<OpsBenchRow> bench_ops(const OpsBenchOptions& opt) {
     }
   }
 
-  {
+  if (wanted("rms_norm")) {
     const int64_t r = 4096, d = 2048;
     const std::string shape = "R=4096 D=2048";
     const at::Tensor x = at::randn({r, d}, o.dtype(act)).requires_grad_(true);

@@ -12,11 +12,19 @@
 #include <cstdint>
 #include <cstring>
 
-// Hot row loops are compiled three times (baseline x86-64, Haswell AVX2+FMA, Skylake AVX-512) and
-// the best one is picked at load time (GCC target_clones, an ifunc). Elsewhere: one version.
+// Hot row loops are compiled three times (baseline x86-64, x86-64-v3 = AVX2+FMA, x86-64-v4 =
+// AVX-512) and the best one is picked at load time (GCC target_clones, an ifunc). The clones are
+// named by ISA level, not by CPU model: "arch=haswell" / "arch=skylake-avx512" clones are
+// dispatched on __builtin_cpu_is (the exact CPU model), so every later CPU (Ice Lake, Sapphire
+// Rapids, Zen) silently got the scalar baseline, ~12x slower here.
+// no-trapping-math: the clamps in fast_exp are compare-and-select; with trapping math GCC keeps
+// them as branches below AVX-512 and does not vectorise the loop. We never read FP exception
+// flags, and NaN still propagates (only finite-math would change that).
+// Elsewhere: one version.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define GRPO_VEC_CLONES \
-  __attribute__((target_clones("default", "arch=haswell", "arch=skylake-avx512")))
+#define GRPO_VEC_CLONES                                                              \
+  __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4"),       \
+                 optimize("no-trapping-math")))
 #else
 #define GRPO_VEC_CLONES
 #endif
@@ -26,10 +34,18 @@ namespace grpo::ops::cpu {
 // Independent accumulators per reduction: 16 floats fill one AVX-512 register (two AVX2 ones).
 constexpr int kLanes = 16;
 
+// Always inlined: GCC never inlines a plain inline function into a target_clones caller of another
+// arch (ix86_can_inline_p), and an out-of-line call in the loop stops it from vectorising.
+#if defined(__GNUC__)
+#define GRPO_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define GRPO_ALWAYS_INLINE inline
+#endif
+
 // exp(x) for x in about [-87, 88]; inputs below -87 return exp(-87) (1.6e-38, negligible against
 // the sums of at least 1 it feeds here), above 88 return exp(88). NaN stays NaN (the clamps are
 // written as comparisons that are false for NaN).
-inline float fast_exp(float x) {
+GRPO_ALWAYS_INLINE float fast_exp(float x) {
   x = x < -87.0f ? -87.0f : x;
   x = x > 88.0f ? 88.0f : x;
   // n = round(x / ln 2), by the 1.5 * 2^23 trick (exact for |x / ln 2| < 2^22).

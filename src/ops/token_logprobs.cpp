@@ -89,14 +89,26 @@ ChunkStats chunk_row_stats(float* z, int64_t c, float scale, bool with_u) {
 // is added by the caller).
 GRPO_VEC_CLONES
 void chunk_row_grad(float* z, int64_t c, float scale, float lse, float ez, float gl, float gh) {
+  // Blocks of kLanes with a fixed inner trip count: GCC's -O2 cost model vectorises those, not a
+  // loop of unknown length that needs an epilogue.
+  const float a = -gl * scale, b = -gh * scale;
+  int64_t i = 0;
   if (gh != 0.0f) {
-    for (int64_t i = 0; i < c; ++i) {
+    for (; i + kLanes <= c; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        const float v = z[i + l] * scale;
+        const float p = cpu::fast_exp(v - lse);
+        z[i + l] = p * (a + b * (v - ez));
+      }
+    }
+    for (; i < c; ++i) {
       const float v = z[i] * scale;
-      const float p = cpu::fast_exp(v - lse);
-      z[i] = -p * (gl + gh * (v - ez)) * scale;
+      z[i] = cpu::fast_exp(v - lse) * (a + b * (v - ez));
     }
   } else {
-    for (int64_t i = 0; i < c; ++i) z[i] = -gl * cpu::fast_exp(z[i] * scale - lse) * scale;
+    for (; i + kLanes <= c; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) z[i + l] = a * cpu::fast_exp(z[i + l] * scale - lse);
+    for (; i < c; ++i) z[i] = a * cpu::fast_exp(z[i] * scale - lse);
   }
 }
 
@@ -250,12 +262,16 @@ Backward backward_impl(const at::Tensor& h, const at::Tensor& w, const at::Tenso
   const float scale = static_cast<float>(1.0 / opt.temperature);
   const auto f32 = h.options().dtype(at::kFloat);
   Backward out;
-  at::Tensor gh_acc = need_h ? at::zeros({n, d}, f32) : at::Tensor();
-  if (need_w) out.grad_w = at::zeros_like(w);
   if (n == 0 || !(need_h || need_w)) {
-    if (need_h) out.grad_h = gh_acc.to(h.scalar_type());
+    if (need_h) out.grad_h = at::zeros_like(h);
+    if (need_w) out.grad_w = at::zeros_like(w);
     return out;
   }
+  // No zero fill: the first chunk writes every row of d hidden and the first row block of each
+  // chunk every row of d lm_head (mm_out), later ones accumulate in place. Zeroing [V, D] cost as
+  // much as the row kernels of the whole backward.
+  at::Tensor gh_acc = need_h ? at::empty({n, d}, f32) : at::Tensor();
+  if (need_w) out.grad_w = at::empty_like(w);
 
   const at::Tensor hc = widen_on_cpu(h) ? h.to(at::kFloat) : h;
   const int64_t cmax = std::min(opt.chunk, v), rmax = std::min(opt.row_block, n);
@@ -293,8 +309,14 @@ Backward backward_impl(const at::Tensor& h, const at::Tensor& w, const at::Tenso
       const at::Tensor dz = lowp_gemm ? z.to(h.scalar_type()) : z;
       if (need_h) {
         at::Tensor ghb = gh_acc.narrow(0, r0, rb);
-        if (lowp_gemm) ghb.add_(at::mm(dz, wc, at::kFloat));
-        else ghb.addmm_(dz, wc);
+        if (lowp_gemm) {
+          if (v0 == 0) at::mm_out(ghb, dz, wc, at::kFloat);
+          else ghb.add_(at::mm(dz, wc, at::kFloat));
+        } else if (v0 == 0) {
+          at::mm_out(ghb, dz, wc);
+        } else {
+          ghb.addmm_(dz, wc);
+        }
       }
       if (need_w) {
         if (lowp_gemm) {

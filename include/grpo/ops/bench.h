@@ -32,6 +32,7 @@ struct OpsBenchOptions {
   bool large = true;   // include the N=1024, D=1024, V=151936 token_logprobs case
   int reps = 3;        // timed calls per case (after one warm-up call that also measures memory)
   uint64_t seed = 1;
+  std::string only;    // run just this op (token_logprobs, moe_route_permute, rms_norm); "": all
 };
 
 // Times fn (which must leave no live tensors behind) and measures its peak extra memory.
