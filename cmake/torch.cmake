@@ -97,6 +97,18 @@ foreach(_flag IN LISTS TORCH_CXX_FLAGS)
   target_compile_options(grpo_torch INTERFACE ${_flag})
 endforeach()
 
+# at::parallel_for is a header template (ATen/Parallel-inl.h, ParallelOpenMP.h): it runs in
+# parallel only in a translation unit compiled with OpenMP; without -fopenmp it silently runs the
+# whole range on the calling thread, and marks it as a parallel region so that nested ATen calls
+# stay serial too. GRPO_OMP_LIBRARY is the OpenMP runtime to link those units against: the
+# libgomp.so.1 the wheel ships beside libtorch_cpu (one runtime in the process, so that MKL sees
+# our parallel regions and runs single-threaded inside them), else the compiler's.
+find_library(GRPO_OMP_LIBRARY NAMES libgomp.so.1 PATHS "${TORCH_INSTALL_PREFIX}/lib" NO_DEFAULT_PATH)
+if(NOT GRPO_OMP_LIBRARY)
+  find_package(OpenMP REQUIRED COMPONENTS CXX)
+  set(GRPO_OMP_LIBRARY OpenMP::OpenMP_CXX)
+endif()
+
 set(GRPO_WITH_NCCL OFF)
 if(GRPO_WITH_CUDA)
   find_path(GRPO_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)

@@ -2,8 +2,9 @@
 // devices (the GEMMs go through ATen: MKL on the CPU, cuBLAS on CUDA), the CPU row kernels (the
 // reference), dispatch of the row kernels to CUDA, the autograd Function, the unfused composition.
 //
-// CPU parallelism: within a chunk, rows are split over threads (at::parallel_for); each row's
-// loops run over contiguous floats with kLanes independent accumulators (cpu_vec.h).
+// CPU parallelism: the vocabulary's slices are split over threads (one worker per thread, each
+// with single-threaded GEMMs: see "The chunk loop" below); each row's loops run over contiguous
+// floats with kLanes independent accumulators (cpu_vec.h).
 #include "grpo/ops/token_logprobs.h"
 
 #include <ATen/ATen.h>
@@ -114,6 +115,16 @@ void chunk_row_grad(float* z, int64_t c, float scale, float lse, float ez, float
 
 int64_t row_grain(int64_t c) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(c, 1)); }
 
+// Merges the partial result (cm, cs, cu) of other columns into (m, s, u), under the new max M:
+//   s = s e^(m-M) + cs e^(cm-M),  u = e^(m-M) (u + (m-M) s) + e^(cm-M) (cu + (cm-M) cs).
+inline void merge_stats(double& m, double& s, double& u, double cm, double cs, double cu) {
+  const double big = std::max(m, cm);
+  const double a = std::exp(m - big), b = std::exp(cm - big);
+  u = a * (u + (m - big) * s) + b * (cu + (cm - big) * cs);
+  s = a * s + b * cs;
+  m = big;
+}
+
 // Running per-row state on the CPU, in double: m (max), s (sum exp(z - m)), u
 // (sum exp(z - m)(z - m)).
 void chunk_stats_cpu(at::Tensor& z, const int64_t* tgt, int64_t v0, float scale, bool first,
@@ -130,15 +141,9 @@ void chunk_stats_cpu(at::Tensor& z, const int64_t* tgt, int64_t v0, float scale,
         m[r] = st.max;
         s[r] = st.sum;
         u[r] = st.u;
-        continue;
+      } else {
+        merge_stats(m[r], s[r], u[r], st.max, st.sum, st.u);
       }
-      // Merge two partial results with maxima m and cm under the new max M:
-      //   s = s e^(m-M) + cs e^(cm-M),  u = e^(m-M) (u + (m-M) s) + e^(cm-M) (cu + (cm-M) cs).
-      const double cm = st.max, big = std::max(m[r], cm);
-      const double a = std::exp(m[r] - big), bb = std::exp(cm - big);
-      u[r] = a * (u[r] + (m[r] - big) * s[r]) + bb * (st.u + (cm - big) * st.sum);
-      s[r] = a * s[r] + bb * st.sum;
-      m[r] = big;
     }
   });
 }
@@ -159,6 +164,52 @@ void chunk_grad_cpu(at::Tensor& z, const int64_t* tgt, int64_t v0, float scale, 
 
 // ---------------------------------------------------------------------------------------------
 // The chunk loop, shared by both devices.
+//
+// The vocabulary is cut into slices of `slice` columns, dealt to `groups` workers in contiguous
+// runs. CUDA: one worker, slice = chunk (each GEMM and kernel fills the GPU on its own). CPU: one
+// worker per thread (at::parallel_for), each running its GEMMs single-threaded (MKL inside a
+// parallel region) on slices of chunk / threads columns, so that the workspace stays
+// row_block * chunk floats in all. Why not one chunk at a time with multi-threaded GEMMs and row
+// loops: every multi-threaded call ends on a barrier (~6 per chunk), and on a machine whose cores
+// are shared with other processes a descheduled thread stalls each of them; measured at N = 256,
+// D = 512, V = 32000 on 2 busy cores, 2-thread GEMMs per 4096-column chunk ran at 40-70 GFLOP/s
+// against 150 for one thread alone. Here each pass has one barrier. The split depends only on the
+// thread count, so results are reproducible for a given thread count (as MKL's are).
+
+struct Plan {
+  int64_t rows = 1;    // rows per block (row_block, at most N)
+  int64_t slice = 1;   // columns per slice
+  int64_t slices = 1;  // ceil(V / slice)
+  int64_t groups = 1;  // workers: worker g takes slices [begin(g), begin(g + 1))
+  int64_t begin(int64_t g) const { return g * slices / groups; }
+};
+
+Plan make_plan(const at::Tensor& h, int64_t v, const TokenLogprobsOptions& opt) {
+  const int64_t threads =
+      h.is_cuda() || at::in_parallel_region() ? 1 : std::max(1, at::get_num_threads());
+  Plan p;
+  p.rows = std::min(opt.row_block, h.size(0));
+  // chunk / threads columns per worker, and at least `threads` slices when V allows.
+  p.slice = std::max<int64_t>(
+      1, std::min(std::max<int64_t>(1, opt.chunk / threads), (v + threads - 1) / threads));
+  p.slices = (v + p.slice - 1) / p.slice;
+  p.groups = std::min(threads, p.slices);
+  return p;
+}
+
+// Runs f(g) for every worker g: in parallel on the CPU, inline for a single worker.
+template <typename F>
+void run_groups(const Plan& p, const F& f) {
+  if (p.groups == 1) {
+    f(0);
+    return;
+  }
+  at::parallel_for(0, p.groups, 1, [&](int64_t b, int64_t e) {
+    // Grad mode is thread local: the workers' out= GEMMs must not see an enabled one.
+    c10::NoGradGuard no_grad;
+    for (int64_t g = b; g < e; ++g) f(g);
+  });
+}
 
 // z [rows, c] float32 = h [rows, D] @ w [c, D]^T, without the temperature.
 void chunk_logits(at::Tensor& z, const at::Tensor& h, const at::Tensor& w) {
@@ -173,6 +224,41 @@ void chunk_logits(at::Tensor& z, const at::Tensor& h, const at::Tensor& w) {
 // 16-bit operands are widened to float32 on the CPU (see the header).
 bool widen_on_cpu(const at::Tensor& t) { return !t.is_cuda() && t.scalar_type() != at::kFloat; }
 
+// Worker g of the forward: running state m, s, u [N] (double on the CPU, float32 on CUDA) over
+// its slices; zy [N] gets the target's logit from whichever slice holds it.
+void forward_group(const Plan& p, int64_t g, const at::Tensor& hc, const at::Tensor& w,
+                   const at::Tensor& tgt, float scale, bool with_u, at::Tensor m, at::Tensor s,
+                   at::Tensor u, at::Tensor zy) {
+  const bool cuda = hc.is_cuda();
+  const int64_t n = hc.size(0), d = hc.size(1), v = w.size(0);
+  const auto f32 = hc.options().dtype(at::kFloat);
+  at::Tensor zbuf = at::empty({p.rows * p.slice}, f32);
+  at::Tensor wbuf = widen_on_cpu(w) ? at::empty({p.slice, d}, f32) : at::Tensor();
+  for (int64_t k = p.begin(g); k < p.begin(g + 1); ++k) {
+    const int64_t v0 = k * p.slice, c = std::min(p.slice, v - v0);
+    const bool first = k == p.begin(g);
+    at::Tensor wc = w.narrow(0, v0, c);
+    if (wbuf.defined()) wc = wbuf.narrow(0, 0, c).copy_(wc);
+    for (int64_t r0 = 0; r0 < n; r0 += p.rows) {
+      const int64_t rb = std::min(p.rows, n - r0);
+      at::Tensor z = zbuf.narrow(0, 0, rb * c).view({rb, c});
+      chunk_logits(z, hc.narrow(0, r0, rb), wc);
+      const at::Tensor tb = tgt.narrow(0, r0, rb);
+      if (cuda) {
+#ifdef GRPO_WITH_CUDA
+        at::Tensor mb = m.narrow(0, r0, rb), sb = s.narrow(0, r0, rb), ub = u.narrow(0, r0, rb),
+                   zb = zy.narrow(0, r0, rb);
+        cuda::logprobs_chunk_stats(z, tb, v0, scale, first, with_u, mb, sb, ub, zb);
+#endif
+      } else {
+        chunk_stats_cpu(z, tb.data_ptr<int64_t>(), v0, scale, first, with_u,
+                        m.data_ptr<double>() + r0, s.data_ptr<double>() + r0,
+                        u.data_ptr<double>() + r0, zy.data_ptr<float>() + r0);
+      }
+    }
+  }
+}
+
 struct Forward {
   at::Tensor logp, entropy, lse, ez;  // [N] float32 each; entropy undefined without it
 };
@@ -180,7 +266,7 @@ struct Forward {
 Forward forward_impl(const at::Tensor& h, const at::Tensor& w, const at::Tensor& tgt,
                      const TokenLogprobsOptions& opt) {
   const bool cuda = h.is_cuda();
-  const int64_t n = h.size(0), d = h.size(1), v = w.size(0);
+  const int64_t n = h.size(0), v = w.size(0);
   const float scale = static_cast<float>(1.0 / opt.temperature);
   const auto f32 = h.options().dtype(at::kFloat);
   Forward out;
@@ -191,53 +277,36 @@ Forward forward_impl(const at::Tensor& h, const at::Tensor& w, const at::Tensor&
   if (n == 0) return out;
 
   const at::Tensor hc = widen_on_cpu(h) ? h.to(at::kFloat) : h;
-  const int64_t cmax = std::min(opt.chunk, v), rmax = std::min(opt.row_block, n);
-  at::Tensor zbuf = at::empty({rmax * cmax}, f32);
-  at::Tensor wbuf = widen_on_cpu(w) ? at::empty({cmax, d}, f32) : at::Tensor();
-  // Running state: double on the CPU, float32 on CUDA (see cuda_glue.h).
+  const Plan p = make_plan(h, v, opt);
+  // Running state per worker: double on the CPU, float32 on CUDA (see cuda_glue.h).
   const auto st = cuda ? f32 : h.options().dtype(at::kDouble);
-  at::Tensor m = at::empty({n}, st), s = at::empty({n}, st), u = at::empty({n}, st);
+  at::Tensor m = at::empty({p.groups, n}, st), s = at::empty({p.groups, n}, st),
+             u = at::empty({p.groups, n}, st);
   at::Tensor zy = at::full({n}, std::numeric_limits<float>::quiet_NaN(), f32);
-
-  for (int64_t v0 = 0; v0 < v; v0 += cmax) {
-    const int64_t c = std::min(cmax, v - v0);
-    at::Tensor wc = w.narrow(0, v0, c);
-    if (wbuf.defined()) wc = wbuf.narrow(0, 0, c).copy_(wc);
-    for (int64_t r0 = 0; r0 < n; r0 += rmax) {
-      const int64_t rb = std::min(rmax, n - r0);
-      at::Tensor z = zbuf.narrow(0, 0, rb * c).view({rb, c});
-      chunk_logits(z, hc.narrow(0, r0, rb), wc);
-      const at::Tensor tb = tgt.narrow(0, r0, rb);
-      if (cuda) {
-#ifdef GRPO_WITH_CUDA
-        at::Tensor mb = m.narrow(0, r0, rb), sb = s.narrow(0, r0, rb), ub = u.narrow(0, r0, rb),
-                   zb = zy.narrow(0, r0, rb);
-        cuda::logprobs_chunk_stats(z, tb, v0, scale, v0 == 0, opt.with_entropy, mb, sb, ub, zb);
-#endif
-      } else {
-        chunk_stats_cpu(z, tb.data_ptr<int64_t>(), v0, scale, v0 == 0, opt.with_entropy,
-                        m.data_ptr<double>() + r0, s.data_ptr<double>() + r0,
-                        u.data_ptr<double>() + r0, zy.data_ptr<float>() + r0);
-      }
-    }
-  }
+  run_groups(p, [&](int64_t g) {
+    forward_group(p, g, hc, w, tgt, scale, opt.with_entropy, m.select(0, g), s.select(0, g),
+                  u.select(0, g), zy);
+  });
 
   if (cuda) {
 #ifdef GRPO_WITH_CUDA
-    cuda::logprobs_finalize(m, s, u, zy, out.logp, opt.with_entropy ? &out.entropy : nullptr,
-                            out.lse, out.ez);
+    cuda::logprobs_finalize(m.select(0, 0), s.select(0, 0), u.select(0, 0), zy, out.logp,
+                            opt.with_entropy ? &out.entropy : nullptr, out.lse, out.ez);
 #endif
     return out;
   }
-  const double* mp = m.data_ptr<double>();
-  const double* sp = s.data_ptr<double>();
-  const double* up = u.data_ptr<double>();
+  double* mp = m.data_ptr<double>();
+  double* sp = s.data_ptr<double>();
+  double* up = u.data_ptr<double>();
   const float* zp = zy.data_ptr<float>();
   float* lp = out.logp.data_ptr<float>();
   float* ep = opt.with_entropy ? out.entropy.data_ptr<float>() : nullptr;
   float* lsep = out.lse.data_ptr<float>();
   float* ezp = out.ez.data_ptr<float>();
   for (int64_t r = 0; r < n; ++r) {
+    // The workers' partial results, merged in worker (= column) order.
+    for (int64_t g = 1; g < p.groups; ++g)
+      merge_stats(mp[r], sp[r], up[r], mp[g * n + r], sp[g * n + r], up[g * n + r]);
     const double logs = std::log(sp[r]), mean_shift = up[r] / sp[r];
     const double lse = mp[r] + logs;
     lp[r] = static_cast<float>(zp[r] - lse);
@@ -246,6 +315,81 @@ Forward forward_impl(const at::Tensor& h, const at::Tensor& w, const at::Tensor&
     ezp[r] = static_cast<float>(mp[r] + mean_shift);
   }
   return out;
+}
+
+struct BackwardArgs {
+  at::Tensor hc, w, tgt, lse, ez, g_logp, g_ent;  // g_ent may be undefined
+  float scale = 1.0f;
+};
+
+// Worker g of the backward: recomputes its slices' logits, turns them into d logits and
+// accumulates d hidden into gh [N, D] float32 (undefined: not needed; written by the worker's
+// first slice, then accumulated in place) and writes its slices' rows of d lm_head into grad_w
+// (undefined: not needed).
+void backward_group(const Plan& p, int64_t g, const BackwardArgs& a, at::Tensor gh,
+                    at::Tensor grad_w) {
+  const bool cuda = a.hc.is_cuda();
+  const int64_t n = a.hc.size(0), d = a.hc.size(1), v = a.w.size(0);
+  const auto f32 = a.hc.options().dtype(at::kFloat);
+  at::Tensor zbuf = at::empty({p.rows * p.slice}, f32);
+  at::Tensor wbuf = widen_on_cpu(a.w) ? at::empty({p.slice, d}, f32) : at::Tensor();
+  // d lm_head of a slice accumulates over row blocks in float32 when lm_head is 16-bit.
+  at::Tensor gwbuf = grad_w.defined() && a.w.scalar_type() != at::kFloat
+                         ? at::empty({p.slice, d}, f32)
+                         : at::Tensor();
+  const bool lowp_gemm = cuda && a.hc.scalar_type() != at::kFloat;
+
+  for (int64_t k = p.begin(g); k < p.begin(g + 1); ++k) {
+    const int64_t v0 = k * p.slice, c = std::min(p.slice, v - v0);
+    const bool first = k == p.begin(g);
+    at::Tensor wc = a.w.narrow(0, v0, c);
+    if (wbuf.defined()) wc = wbuf.narrow(0, 0, c).copy_(wc);
+    at::Tensor gwc;
+    if (grad_w.defined()) gwc = gwbuf.defined() ? gwbuf.narrow(0, 0, c) : grad_w.narrow(0, v0, c);
+    for (int64_t r0 = 0; r0 < n; r0 += p.rows) {
+      const int64_t rb = std::min(p.rows, n - r0);
+      at::Tensor z = zbuf.narrow(0, 0, rb * c).view({rb, c});
+      const at::Tensor hb = a.hc.narrow(0, r0, rb);
+      chunk_logits(z, hb, wc);
+      const at::Tensor tb = a.tgt.narrow(0, r0, rb), lb = a.lse.narrow(0, r0, rb),
+                       eb = a.ez.narrow(0, r0, rb), gb = a.g_logp.narrow(0, r0, rb);
+      const at::Tensor geb = a.g_ent.defined() ? a.g_ent.narrow(0, r0, rb) : at::Tensor();
+      if (cuda) {
+#ifdef GRPO_WITH_CUDA
+        cuda::logprobs_chunk_grad(z, tb, v0, a.scale, lb, eb, gb, geb);
+#endif
+      } else {
+        chunk_grad_cpu(z, tb.data_ptr<int64_t>(), v0, a.scale, lb.data_ptr<float>(),
+                       eb.data_ptr<float>(), gb.data_ptr<float>(),
+                       geb.defined() ? geb.data_ptr<float>() : nullptr);
+      }
+      // z now holds d loss / d (h w^T) for this block and slice. The products go straight into
+      // their destination rows (mm_out on the first contribution, addmm_ after): no temporaries.
+      const at::Tensor dz = lowp_gemm ? z.to(a.hc.scalar_type()) : z;
+      if (gh.defined()) {
+        at::Tensor ghb = gh.narrow(0, r0, rb);
+        if (lowp_gemm) {
+          if (first) at::mm_out(ghb, dz, wc, at::kFloat);
+          else ghb.add_(at::mm(dz, wc, at::kFloat));
+        } else if (first) {
+          at::mm_out(ghb, dz, wc);
+        } else {
+          ghb.addmm_(dz, wc);
+        }
+      }
+      if (gwc.defined()) {
+        if (lowp_gemm) {
+          if (r0 == 0) at::mm_out(gwc, dz.t(), hb, at::kFloat);
+          else gwc.add_(at::mm(dz.t(), hb, at::kFloat));
+        } else if (r0 == 0) {
+          at::mm_out(gwc, dz.t(), hb);
+        } else {
+          gwc.addmm_(dz.t(), hb);
+        }
+      }
+    }
+    if (gwbuf.defined()) grad_w.narrow(0, v0, c).copy_(gwc);
+  }
 }
 
 struct Backward {
@@ -257,9 +401,7 @@ Backward backward_impl(const at::Tensor& h, const at::Tensor& w, const at::Tenso
                        const at::Tensor& lse, const at::Tensor& ez, const at::Tensor& g_logp,
                        const at::Tensor& g_ent, const TokenLogprobsOptions& opt, bool need_h,
                        bool need_w) {
-  const bool cuda = h.is_cuda();
   const int64_t n = h.size(0), d = h.size(1), v = w.size(0);
-  const float scale = static_cast<float>(1.0 / opt.temperature);
   const auto f32 = h.options().dtype(at::kFloat);
   Backward out;
   if (n == 0 || !(need_h || need_w)) {
@@ -267,70 +409,23 @@ Backward backward_impl(const at::Tensor& h, const at::Tensor& w, const at::Tenso
     if (need_w) out.grad_w = at::zeros_like(w);
     return out;
   }
-  // No zero fill: the first chunk writes every row of d hidden and the first row block of each
-  // chunk every row of d lm_head (mm_out), later ones accumulate in place. Zeroing [V, D] cost as
-  // much as the row kernels of the whole backward.
+  const Plan p = make_plan(h, v, opt);
+  // No zero fill: every row of d lm_head is written by the worker that owns its slice, and every
+  // worker writes its whole d hidden buffer on its first slice (mm_out), then accumulates in
+  // place. Workers after the first have their own [N, D] buffer, added in worker order.
   at::Tensor gh_acc = need_h ? at::empty({n, d}, f32) : at::Tensor();
+  at::Tensor gh_more =
+      need_h && p.groups > 1 ? at::empty({p.groups - 1, n, d}, f32) : at::Tensor();
   if (need_w) out.grad_w = at::empty_like(w);
 
-  const at::Tensor hc = widen_on_cpu(h) ? h.to(at::kFloat) : h;
-  const int64_t cmax = std::min(opt.chunk, v), rmax = std::min(opt.row_block, n);
-  at::Tensor zbuf = at::empty({rmax * cmax}, f32);
-  at::Tensor wbuf = widen_on_cpu(w) ? at::empty({cmax, d}, f32) : at::Tensor();
-  // d lm_head of a chunk accumulates over row blocks in float32 when lm_head is 16-bit.
-  at::Tensor gwbuf =
-      need_w && w.scalar_type() != at::kFloat ? at::empty({cmax, d}, f32) : at::Tensor();
-  const bool lowp_gemm = cuda && h.scalar_type() != at::kFloat;
-
-  for (int64_t v0 = 0; v0 < v; v0 += cmax) {
-    const int64_t c = std::min(cmax, v - v0);
-    at::Tensor wc = w.narrow(0, v0, c);
-    if (wbuf.defined()) wc = wbuf.narrow(0, 0, c).copy_(wc);
-    at::Tensor gwc;
-    if (need_w) gwc = gwbuf.defined() ? gwbuf.narrow(0, 0, c) : out.grad_w.narrow(0, v0, c);
-    for (int64_t r0 = 0; r0 < n; r0 += rmax) {
-      const int64_t rb = std::min(rmax, n - r0);
-      at::Tensor z = zbuf.narrow(0, 0, rb * c).view({rb, c});
-      const at::Tensor hb = hc.narrow(0, r0, rb);
-      chunk_logits(z, hb, wc);
-      const at::Tensor tb = tgt.narrow(0, r0, rb), lb = lse.narrow(0, r0, rb),
-                       eb = ez.narrow(0, r0, rb), gb = g_logp.narrow(0, r0, rb);
-      const at::Tensor geb = g_ent.defined() ? g_ent.narrow(0, r0, rb) : at::Tensor();
-      if (cuda) {
-#ifdef GRPO_WITH_CUDA
-        cuda::logprobs_chunk_grad(z, tb, v0, scale, lb, eb, gb, geb);
-#endif
-      } else {
-        chunk_grad_cpu(z, tb.data_ptr<int64_t>(), v0, scale, lb.data_ptr<float>(),
-                       eb.data_ptr<float>(), gb.data_ptr<float>(),
-                       geb.defined() ? geb.data_ptr<float>() : nullptr);
-      }
-      // z now holds d loss / d (h w^T) for this block and chunk.
-      const at::Tensor dz = lowp_gemm ? z.to(h.scalar_type()) : z;
-      if (need_h) {
-        at::Tensor ghb = gh_acc.narrow(0, r0, rb);
-        if (lowp_gemm) {
-          if (v0 == 0) at::mm_out(ghb, dz, wc, at::kFloat);
-          else ghb.add_(at::mm(dz, wc, at::kFloat));
-        } else if (v0 == 0) {
-          at::mm_out(ghb, dz, wc);
-        } else {
-          ghb.addmm_(dz, wc);
-        }
-      }
-      if (need_w) {
-        if (lowp_gemm) {
-          if (r0 == 0) at::mm_out(gwc, dz.t(), hb, at::kFloat);
-          else gwc.add_(at::mm(dz.t(), hb, at::kFloat));
-        } else if (r0 == 0) {
-          at::mm_out(gwc, dz.t(), hb);
-        } else {
-          gwc.addmm_(dz.t(), hb);
-        }
-      }
-    }
-    if (need_w && gwbuf.defined()) out.grad_w.narrow(0, v0, c).copy_(gwc);
-  }
+  BackwardArgs a{widen_on_cpu(h) ? h.to(at::kFloat) : h, w, tgt, lse, ez, g_logp, g_ent,
+                 static_cast<float>(1.0 / opt.temperature)};
+  run_groups(p, [&](int64_t g) {
+    at::Tensor gh;
+    if (need_h) gh = g == 0 ? gh_acc : gh_more.select(0, g - 1);
+    backward_group(p, g, a, gh, out.grad_w);
+  });
+  for (int64_t g = 1; need_h && g < p.groups; ++g) gh_acc.add_(gh_more.select(0, g - 1));
   if (need_h) out.grad_h = h.scalar_type() == at::kFloat ? gh_acc : gh_acc.to(h.scalar_type());
   return out;
 }
