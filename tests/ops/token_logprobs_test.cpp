@@ -3,10 +3,12 @@
 // gradients w.r.t. hidden and lm_head, with V not a multiple of the chunk, N not a multiple of
 // the row block, a temperature, leading dims, padded rows, bfloat16, and its peak memory.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cstdint>
+#include <string>
 
 #include "common/tensor_compare.h"
 #include "grpo/core/mem_probe.h"
@@ -95,6 +97,27 @@ TEST(TokenLogprobs, Float32MatchesEagerWithOddChunking) {
   // float32 logits of magnitude ~5 and sums over 101 columns: ~1e-6 absolute error in the
   // log-sum-exp; 1e-5 relative (and absolute) per the issue.
   check_against_reference(in, opt, 1e-5, 1e-5);
+}
+
+TEST(TokenLogprobs, EveryThreadCountMatchesEager) {
+  // On the CPU the vocabulary's slices are dealt to one worker per thread (chunk / threads
+  // columns each, worker partial results merged at the end): 1 thread is the plain chunk loop;
+  // with chunk 16 and V = 101, 3 threads cut slices of 5 columns (21 slices, 7 per worker, the
+  // last one 1 column wide), 8 threads slices of 2 (51 slices, 6 or 7 per worker). bfloat16
+  // exercises the per-worker widening and float32 d lm_head buffers. Tolerances as in the
+  // float32 and bfloat16 tests below.
+  const int saved = at::get_num_threads();
+  for (const int threads : {1, 3, 8}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    at::set_num_threads(threads);
+    TokenLogprobsOptions opt;
+    opt.chunk = 16;
+    opt.row_block = 10;
+    opt.temperature = 0.7;
+    check_against_reference(make_inputs({13}, 19, 101, at::kFloat, 8, 2), opt, 1e-5, 1e-5);
+    check_against_reference(make_inputs({13}, 19, 101, at::kBFloat16, 8, 2), opt, 1e-4, 1e-2);
+  }
+  at::set_num_threads(saved);
 }
 
 TEST(TokenLogprobs, ChunkLargerThanVocabAndSingleColumnChunks) {

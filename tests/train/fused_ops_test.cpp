@@ -19,6 +19,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <mutex>
 #include <random>
@@ -267,6 +269,80 @@ TEST(FusedOpsTest, ScoreTokensLossAndGradientsAgree) {
     (ob.loss + 0.01 * sb.aux_loss).backward();
     EXPECT_GT(expect_same_grads(*m.fused, *m.plain), 20);
   }
+}
+
+// bfloat16 weights and activations (run.dtype = bfloat16), the same case as the first of
+// loss_cases(): the two paths now differ by more than summation order. The unfused path rounds the
+// [N, V] logits to bfloat16 before the float32 log-softmax, while token_logprobs widens the
+// operands and keeps float32 logits; the fused RMSNorm skips one bfloat16 rounding (layers.h);
+// the MoE combine rounds in another order. Each is one bfloat16 rounding (unit roundoff
+// u = 2^-9 = 2e-3) of values of order one, compounded through three layers and the LM head, and
+// for the gradients through the whole backward, where every activation gradient and every weight
+// gradient is itself rounded to bfloat16. Bounds relative to each tensor's largest magnitude:
+//  - kBf16Rel = 2e-2 (10u) for log-probs, entropies and the loss; measured 4.9e-3, 8.0e-3, 1.8e-3;
+//  - kBf16GradRel = 8e-2 (40u) for the parameter gradients; measured 0.3e-2 to 3.9e-2 (median
+//    ~1.3e-2; the worst are small expert and q/k-norm gradients fed by few tokens), lm_head 8.5e-3.
+// A wrong or unwritten slice of d lm_head, or a target logit read from the wrong column, moves
+// them by > 0.3 (checked by mutation when this test was written).
+constexpr double kBf16Rel = 2e-2;
+constexpr double kBf16GradRel = 8e-2;
+
+double rel_diff(const at::Tensor& got, const at::Tensor& want) {
+  const double scale = std::max(grpo::testing::max_abs(want), 1e-30);
+  return grpo::testing::max_abs(got.to(at::kDouble) - want.to(at::kDouble)) / scale;
+}
+
+TEST(FusedOpsTest, Bfloat16ScoreTokensLossAndGradientsAgree) {
+  const LossCase lc = loss_cases()[0];  // entropy bonus on, chunk 5 (V = 37 = 7 * 5 + 2)
+  config::ModelConfig c = variant(lc.model);
+  c.logprob_chunk = lc.chunk;
+  at::manual_seed(5);
+  const ModelPair m = make_pair(c, 13);
+  m.fused->to(at::kBFloat16);
+  m.plain->to(at::kBFloat16);
+  std::mt19937 gen(17);
+  const SequenceBatch batch = random_batch(gen, c.vocab_size, {3, 6, 2, 5}, {5, 1, 7, 4});
+  const TokenScores sa = score_tokens(*m.fused, batch, 0.7, true);
+  const TokenScores sb = score_tokens(*m.plain, batch, 0.7, true);
+  ASSERT_EQ(sa.logp.scalar_type(), at::kFloat);
+  EXPECT_LT(rel_diff(sa.logp, sb.logp), kBf16Rel) << "logp";
+  EXPECT_LT(rel_diff(sa.entropy, sb.entropy), kBf16Rel) << "entropy";
+
+  const at::Tensor mask = batch.completion_mask;
+  const at::Tensor old = (sb.logp.detach() + 0.3 * at::randn(mask.sizes())) * mask;
+  const at::Tensor ref = (sb.logp.detach() + 0.5 * at::randn(mask.sizes())) * mask;
+  const at::Tensor adv = at::tensor({1.3, -0.7, -1.9, 0.4}, at::kDouble);
+  const double normaliser = mask.sum().item<double>();
+  algo::PolicyLossParams pa = lc.p, pb = lc.p;
+  pa.fused = true;
+  pb.fused = false;
+  const algo::PolicyLossOutput oa =
+      algo::policy_loss(sa.logp, old, ref, adv, mask, sa.entropy, pa, normaliser);
+  const algo::PolicyLossOutput ob =
+      algo::policy_loss(sb.logp, old, ref, adv, mask, sb.entropy, pb, normaliser);
+  EXPECT_LT(rel_diff(oa.loss, ob.loss), kBf16Rel) << "loss";
+  (oa.loss + 0.01 * sa.aux_loss).backward();
+  (ob.loss + 0.01 * sb.aux_loss).backward();
+
+  const auto a = m.fused->parameter_list(true), b = m.plain->parameter_list(true);
+  ASSERT_EQ(a.size(), b.size());
+  int compared = 0;
+  double worst = 0;
+  std::string worst_name;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const at::Tensor ga = a[i].second.grad(), gb = b[i].second.grad();
+    ASSERT_EQ(ga.defined(), gb.defined()) << a[i].first;
+    if (!gb.defined() || grpo::testing::max_abs(gb) == 0) continue;
+    EXPECT_EQ(ga.scalar_type(), at::kBFloat16) << a[i].first;
+    const double d = rel_diff(ga, gb);
+    EXPECT_LT(d, kBf16GradRel) << "grad of " << a[i].first;
+    if (d > worst) worst = d, worst_name = a[i].first;
+    ++compared;
+  }
+  EXPECT_GT(compared, 20);
+  std::printf("bf16 fused vs unfused: logp %.2e entropy %.2e loss %.2e worst grad %.2e (%s)\n",
+              rel_diff(sa.logp, sb.logp), rel_diff(sa.entropy, sb.entropy),
+              rel_diff(oa.loss, ob.loss), worst, worst_name.c_str());
 }
 
 TEST(FusedOpsTest, ScoreTokensMatchesTransformersGolden) {

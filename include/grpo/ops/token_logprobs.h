@@ -11,7 +11,11 @@
 //   entropy[n] = logsumexp(z[n, :]) - sum_v softmax(z[n])_v z[n, v]
 // The vocabulary is visited in chunks of `chunk` columns (online log-sum-exp: running max, sum of
 // exponentials and sum of z-weighted exponentials per row), rows in blocks of `row_block`: extra
-// memory is O(row_block * chunk), not O(N * V). The backward recomputes each chunk's logits and
+// memory is O(row_block * chunk), not O(N * V). On the CPU with T threads each thread takes its
+// own contiguous share of the vocabulary in slices of chunk / T columns (single-threaded GEMMs,
+// partial results merged at the end), so the logits workspace is still row_block * chunk floats;
+// the backward adds (T - 1) [N, D] float32 partial sums of d hidden. Results depend on T only
+// through rounding (the merge order is fixed by T, so a given T is reproducible). The backward recomputes each chunk's logits and
 // turns them into d logits in place:
 //   d z[n, v] = g_logp[n] (1[v = target] - p[n, v]) - g_ent[n] p[n, v] (z[n, v] - E_p[z[n]])
 // then d hidden += d z @ lm_head / T and d lm_head[chunk] += d z^T @ hidden / T (GEMMs).
