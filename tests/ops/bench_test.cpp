@@ -45,5 +45,14 @@ TEST(OpsBench, CommandRejectsAnUnknownDevice) {
   EXPECT_NE(r.err.find("run.device"), std::string::npos) << r.err;
 }
 
+TEST(OpsBench, CommandRejectsAnUnknownOpFilter) {
+  const auto r =
+      grpo::testing::run_shell(std::string("GRPO_BENCH_OPS=token_logprob ") + GRPO_BINARY +
+                               " bench ops run.device=cpu");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("GRPO_BENCH_OPS"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'token_logprob'"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace grpo::ops
