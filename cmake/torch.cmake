@@ -103,7 +103,8 @@ endforeach()
 # stay serial too. GRPO_OMP_LIBRARY is the OpenMP runtime to link those units against: the
 # libgomp.so.1 the wheel ships beside libtorch_cpu (one runtime in the process, so that MKL sees
 # our parallel regions and runs single-threaded inside them), else the compiler's.
-find_library(GRPO_OMP_LIBRARY NAMES libgomp.so.1 PATHS "${TORCH_INSTALL_PREFIX}/lib" NO_DEFAULT_PATH)
+find_library(GRPO_OMP_LIBRARY NAMES libgomp.so.1 PATHS "${TORCH_INSTALL_PREFIX}/lib"
+             NO_DEFAULT_PATH)
 if(NOT GRPO_OMP_LIBRARY)
   find_package(OpenMP REQUIRED COMPONENTS CXX)
   set(GRPO_OMP_LIBRARY OpenMP::OpenMP_CXX)

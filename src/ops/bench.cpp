@@ -126,7 +126,8 @@ std::vector<OpsBenchRow> bench_ops(const OpsBenchOptions& opt) {
   auto wanted = [&](const char* op) { return opt.only.empty() || opt.only == op; };
   std::vector<TlpCase> tlp;
   if (wanted("token_logprobs")) tlp.push_back({256, 512, 32000, opt.reps});
-  if (opt.large && wanted("token_logprobs")) tlp.push_back({1024, 1024, 151936, dev.is_cuda() ? opt.reps : 1});
+  if (opt.large && wanted("token_logprobs"))
+    tlp.push_back({1024, 1024, 151936, dev.is_cuda() ? opt.reps : 1});
   for (const TlpCase& c : tlp) {
     const std::string shape = "N=" + std::to_string(c.n) + " D=" + std::to_string(c.d) +
                               " V=" + std::to_string(c.v);

@@ -13,12 +13,15 @@
 // exponentials and sum of z-weighted exponentials per row), rows in blocks of `row_block`: extra
 // memory is O(row_block * chunk), not O(N * V). On the CPU with T threads each thread takes its
 // own contiguous share of the vocabulary in slices of chunk / T columns (single-threaded GEMMs,
-// partial results merged at the end), so the logits workspace is still row_block * chunk floats;
-// the backward adds (T - 1) [N, D] float32 partial sums of d hidden. Results depend on T only
-// through rounding (the merge order is fixed by T, so a given T is reproducible). The backward recomputes each chunk's logits and
-// turns them into d logits in place:
+// partial results merged at the end), so the logits workspace is still row_block * chunk
+// floats; the backward adds (T - 1) [N, D] float32 partial sums of d hidden. Results depend on T
+// only through rounding (the merge order is fixed by T, so a given T is reproducible).
+// The backward recomputes each chunk's logits and turns them into d logits in place:
 //   d z[n, v] = g_logp[n] (1[v = target] - p[n, v]) - g_ent[n] p[n, v] (z[n, v] - E_p[z[n]])
-// then d hidden += d z @ lm_head / T and d lm_head[chunk] += d z^T @ hidden / T (GEMMs).
+// then d hidden += d z @ lm_head / temperature and d lm_head[chunk] = d z^T @ hidden /
+// temperature (GEMMs written straight into the outputs' rows). That recomputation is one GEMM
+// more than the unfused path (4 of 2 N D V flops instead of 3), paid for by never writing or
+// re-reading [N, V] tensors.
 //
 // dtypes: hidden and lm_head float32, bfloat16 or float16 (the same for both); the logits, the
 // reductions and the outputs are float32 (verl and TRL score in float32 too). On the CPU 16-bit
