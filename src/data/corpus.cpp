@@ -12,11 +12,22 @@ namespace {
 constexpr uint64_t kCorpusTag = 0xC0A9;  // stream path: (run.seed, kCorpusTag, index)
 constexpr int kTries = 1000;
 
+// One operation of a worked expression: "a op b = r".
+struct Step {
+  int64_t a;
+  char op;
+  int64_t b;
+  int64_t r;
+  std::string text() const {
+    return std::to_string(a) + " " + op + " " + std::to_string(b) + " = " + std::to_string(r);
+  }
+};
+
 // Recursive descent over the generators' own output; records one step per operation.
 class Steps {
  public:
   explicit Steps(const std::string& t) : t_(t) {}
-  int64_t run(std::vector<std::string>* steps) {
+  int64_t run(std::vector<Step>* steps) {
     steps_ = steps;
     const int64_t v = expr();
     skip();
@@ -39,8 +50,7 @@ class Steps {
                    " in '", t_, "'");
         r = a / b;
     }
-    steps_->push_back(std::to_string(a) + " " + op + " " + std::to_string(b) + " = " +
-                      std::to_string(r));
+    steps_->push_back(Step{a, op, b, r});
     return r;
   }
   int64_t expr() {
@@ -78,7 +88,7 @@ class Steps {
   }
   const std::string& t_;
   size_t pos_ = 0;
-  std::vector<std::string>* steps_ = nullptr;
+  std::vector<Step>* steps_ = nullptr;
 };
 
 // "7 + 19 = 26, 26 + 2 = 28" -> "7+19=26,26+2=28": half the tokens for a character tokenizer.
@@ -136,28 +146,24 @@ std::string failed_countdown(core::RngStream& rng, std::vector<int64_t> nums, in
   return text;
 }
 
-// Rewrites the step "a op b = r" with the wrong operator applied, "a op b = r'" (+ and -
-// swapped, * as +, / as -), and returns r'.
-int64_t wrong_operator_step(std::string* step) {
-  const size_t op_at = step->find(' ', 1) + 1;  // a may be negative: "-3 + 4 = 1"
-  const size_t b_at = op_at + 2;
-  const size_t eq_at = step->find(" = ", b_at);
-  GRPO_CHECK(op_at > 0 && eq_at != std::string::npos, "wrong_operator_step: '", *step, "'");
-  const int64_t a = std::stoll(step->substr(0, op_at - 1));
-  const int64_t b = std::stoll(step->substr(b_at, eq_at - b_at));
-  const char op = (*step)[op_at];
-  const int64_t r = op == '+' || op == '/' ? a - b : a + b;
-  *step = step->substr(0, eq_at + 3) + std::to_string(r);
-  return r;
+std::vector<std::string> texts_of(const std::vector<Step>& steps) {
+  std::vector<std::string> texts;
+  for (const Step& s : steps) texts.push_back(s.text());
+  return texts;
+}
+
+// The value of a step with the wrong operator applied: + and - swapped, * read as +, / as -.
+int64_t wrong_operator_value(const Step& s) {
+  return s.op == '+' || s.op == '/' ? s.a - s.b : s.a + s.b;
 }
 
 }  // namespace
 
 std::vector<std::string> expression_steps(const std::string& expression, int64_t* value) {
-  std::vector<std::string> steps;
+  std::vector<Step> steps;
   const int64_t v = Steps(expression).run(&steps);
   if (value) *value = v;
-  return steps;
+  return texts_of(steps);
 }
 
 PretrainCorpus::PretrainCorpus(const config::Config& cfg) : source_(cfg) {
@@ -238,25 +244,25 @@ CorpusDocument PretrainCorpus::document(int64_t index) const {
       if (eval_keys_.count(p.expression)) continue;
       ex.question = arithmetic_question(p);
       ex.fields = {{"expression", p.expression}};
-      int64_t v = 0;
-      std::vector<std::string> steps = expression_steps(p.expression, &v);
+      std::vector<Step> steps;
+      int64_t v = Steps(p.expression).run(&steps);
       v_right = v;
       if (!doc.solved) {
-        std::string& last = steps.back();  // "a op b = r"
+        Step& last = steps.back();
         if (slip_ == "offset") {
           // The result off by 1..3.
           const int64_t slip = 1 + static_cast<int64_t>(rng.below(3));
-          v += rng.below(2) ? slip : -slip;
-          last = last.substr(0, last.rfind("= ") + 2) + std::to_string(v);
+          last.r += rng.below(2) ? slip : -slip;
         } else {
           // The wrong operator: one consistent mistake, so the base model has the arithmetic
           // (every step is computed right for the operator it applies) and one habit that RL
           // can break, as R1-Zero elicits what the base model can already do.
-          v = wrong_operator_step(&last);
+          last.r = wrong_operator_value(last);
         }
+        v = last.r;
         doc.solved = v == v_right;  // e.g. 7 + 0 read as 7 - 0
       }
-      thought = "Step by step: " + join(steps) + ".";
+      thought = "Step by step: " + join(texts_of(steps)) + ".";
       answer = std::to_string(v);
     }
     ex.id = static_cast<uint64_t>(index);
