@@ -1,6 +1,7 @@
 // Helpers shared by the tests: running the grpo binary, temporary directories, files.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ std::string fresh_dir(const std::string& name);
 
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text);
+
+// The message of the std::exception that `f` throws, or "" when it throws none.
+std::string error_of(const std::function<void()>& f);
 
 // Path of a file in the source tree (configs/..., tests/golden/...).
 std::string source_path(const std::string& relative);
