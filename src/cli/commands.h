@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "grpo/config/config.h"
+
 namespace grpo::cli {
 
 // What every config-driven subcommand receives: the YAML path and `section.key=value` overrides.
@@ -13,6 +15,10 @@ struct ConfigArgs {
   std::string path;
   std::vector<std::string> overrides;
 };
+
+// The config of `args` (config::load_file) checked as every subcommand checks it
+// (train::validate_run_config; `model_must_exist` for commands that load the model).
+config::Config load_run_config(const ConfigArgs& args, bool model_must_exist);
 
 int cmd_config_show(const ConfigArgs& args);
 int cmd_config_docs();

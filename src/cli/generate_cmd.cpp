@@ -4,17 +4,21 @@
 // per completion, prompt-major:
 //   {"prompt_index": 0, "sample_index": 1, "id": 4611686018427387904,
 //    "origin": "countdown/eval/0", "prompt": "...", "completion": "...", "num_tokens": 57,
-//    "finish": "stop", "logprob_sum": -41.2,
+//    "finish": "stop", "logprob_sum": -41.2, "answer": 24, "nums": [..], "target": 24,
 //    "reward": {"total": 1.0, "correct": false, "format": true, "rules": {...}}}
 // Prompts come from --prompts (a JSONL file, or - for stdin): a line's "prompt" string is used
-// as it is; otherwise its "question" string (and its other fields, e.g. nums, target) is
+// as it is; otherwise its data.prompt_field string (and its other fields, e.g. nums, target) is
 // rendered through the configured template (data.template). Without --prompts they are the
-// first --num problems (default 8) of the eval set of the configured data, and only those carry
-// "id" and "reward" (the Scorer of reward.rules). A prompt line's own "id" field, if any, is
-// echoed as "id". logprob_sum is the sum over completion tokens of the log-probs the engine
-// reports, at the sampling temperature (1 for greedy). Random streams are keyed by (run.seed,
-// step 0, the example id or the prompt's line number, the sample index): same config, same
-// output. A bad prompt line is an error naming FILE:LINE (exit 1); a bad config exits 2.
+// first --num problems (default 8) of the eval set of the configured data. The reference answer
+// (data.answer_field, raw as in the data; extracted by data.answer_extract for scoring) and the
+// countdown fields go out with every completion, so the output is `grpo score` input read
+// with the same data keys; completions whose prompt has an answer, or comes from the data
+// source, also carry "reward" (the Scorer of reward.rules). Eval problems carry their "id"; a
+// prompt line's own "id" field, if any, is echoed as "id". logprob_sum is the sum over
+// completion tokens of the log-probs the engine reports, at the sampling temperature (1 for
+// greedy). Random streams are keyed by (run.seed, step 0, the example id or the prompt's line
+// number, the sample index): same config, same output. A bad prompt line is an error naming
+// FILE:LINE (exit 1); a bad config exits 2.
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -25,6 +29,7 @@
 #include "commands.h"
 #include "grpo/config/loader.h"
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 #include "grpo/data/jsonl.h"
 #include "grpo/data/prompt_source.h"
 #include "grpo/reward/scorer.h"
@@ -41,30 +46,44 @@ struct PromptItem {
 };
 
 PromptItem parse_prompt_line(const std::string& line, uint64_t lineno,
-                             const text::PromptTemplate& tmpl) {
+                             const text::PromptTemplate& tmpl, const config::DataConfig& d) {
   nlohmann::json obj = data::parse_json_object(line);
   PromptItem item;
   item.example.id = lineno;
   if (obj.contains("id")) item.user_id = obj["id"];
   if (obj.contains("prompt")) {
-    GRPO_CHECK(obj["prompt"].is_string(), "field \"prompt\": expected a string, got a ",
-               obj["prompt"].type_name());
+    GRPO_CHECK(obj["prompt"].is_string(), "field \"prompt\": expected a string, got ",
+               core::json_type_phrase(obj["prompt"]));
     item.example.prompt = obj["prompt"].get<std::string>();
   } else {
-    GRPO_CHECK(obj.contains("question"), "no field \"prompt\" or \"question\"");
-    GRPO_CHECK(obj["question"].is_string(), "field \"question\": expected a string, got a ",
-               obj["question"].type_name());
-    item.example.question = obj["question"].get<std::string>();
+    const std::string& f = d.prompt_field;
+    GRPO_CHECK(obj.contains(f), "no field \"prompt\" (a rendered prompt) or \"", f,
+               "\" (data.prompt_field: the question, rendered with data.template)");
+    GRPO_CHECK(obj[f].is_string(), "field \"", f, "\" (data.prompt_field): expected a string, "
+               "got ", core::json_type_phrase(obj[f]));
+    item.example.question = obj[f].get<std::string>();
     item.example.fields = obj;
-    data::read_task_fields(obj, &item.example);
     data::render_prompt(tmpl, &item.example);
   }
+  data::read_task_fields(obj, &item.example);
+  if (obj.contains(d.answer_field)) {
+    // The reference answer as the dataset loader reads it (data.answer_extract): the line can
+    // be scored, and its raw field goes out with the completions for `grpo score`.
+    try {
+      item.example.answer = data::extract_answer(obj[d.answer_field], d.answer_extract);
+    } catch (const Error& e) {
+      throw Error("field \"" + d.answer_field + "\" (data.answer_field): " + e.what());
+    }
+    item.scored = true;
+  }
+  item.example.fields = std::move(obj);
   GRPO_CHECK(!item.example.prompt.empty(), "the prompt is empty");
   return item;
 }
 
 // Reads --prompts: every non-blank line must be good (the first bad one is the error).
-std::vector<PromptItem> read_prompts(const std::string& input, const text::PromptTemplate& tmpl) {
+std::vector<PromptItem> read_prompts(const std::string& input, const text::PromptTemplate& tmpl,
+                                     const config::DataConfig& d) {
   std::ifstream file;
   std::istream* in = &std::cin;
   const std::string name = input == "-" ? "<stdin>" : input;
@@ -82,7 +101,7 @@ std::vector<PromptItem> read_prompts(const std::string& input, const text::Promp
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     const std::string where = name + ":" + std::to_string(lineno);
     try {
-      items.push_back(parse_prompt_line(line, lineno, tmpl));
+      items.push_back(parse_prompt_line(line, lineno, tmpl, d));
     } catch (const Error& e) {
       throw Error(where + ": " + e.what());
     }
@@ -95,13 +114,13 @@ std::vector<PromptItem> read_prompts(const std::string& input, const text::Promp
 }  // namespace
 
 int cmd_generate(const ConfigArgs& args, const std::string& prompts_file, int64_t num) {
-  const config::Config cfg = config::load_file(args.path, args.overrides);
+  const config::Config cfg = load_run_config(args, /*model_must_exist=*/true);
   const reward::Scorer scorer = reward::build_scorer(cfg);
   GRPO_USAGE_CHECK(num >= 1, "grpo generate: --num must be >= 1, got ", num);
 
   std::vector<PromptItem> items;
   if (!prompts_file.empty()) {
-    items = read_prompts(prompts_file, data::make_template(cfg));
+    items = read_prompts(prompts_file, data::make_template(cfg), cfg.data);
   } else {
     const data::PromptSource source(cfg);
     const auto& eval = source.eval_set();
@@ -139,6 +158,17 @@ int cmd_generate(const ConfigArgs& args, const std::string& prompts_file, int64_
     double lp = 0.0;
     for (float v : c.logprobs) lp += v;
     out["logprob_sum"] = lp;
+    // What `grpo score` needs to score the line again with the same data keys: the raw
+    // reference answer field (extracted there by data.answer_extract) and the task fields.
+    const data::Example& ex = it.example;
+    const std::string& af = cfg.data.answer_field;
+    if (ex.fields.contains(af)) {
+      out[af] = ex.fields[af];
+    } else if (!ex.answer.is_null()) {
+      out[af] = ex.answer;
+    }
+    if (!ex.nums.empty()) out["nums"] = ex.nums;
+    if (ex.target) out["target"] = *ex.target;
     if (it.scored) {
       const reward::Completion rc{c.text, static_cast<int64_t>(c.completion_ids.size()),
                                   c.finish == rollout::FinishReason::kLength};

@@ -3,12 +3,15 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <functional>
 #include <iostream>
 
 #include "commands.h"
+#include "grpo/config/loader.h"
 #include "grpo/core/error.h"
 #include "grpo/core/log.h"
+#include "grpo/core/numerics.h"
 
 namespace {
 
@@ -37,8 +40,12 @@ int run(int argc, char** argv) {
   add_config_command(app, "train", "Run GRPO training", train_args);
   add_config_command(app, "pretrain", "Train the base model of the embedded default run",
                      pretrain_args);
-  add_config_command(app, "eval", "Evaluate a checkpoint on the eval split (pass@1, pass@k)",
-                     eval_args);
+  CLI::App* eval = app.add_subcommand(
+      "eval", "Evaluate on the eval split (pass@1, pass@k): a run directory's newest checkpoint, "
+              "a checkpoint directory, or a config (run.resume chooses as for train)");
+  eval->add_option("target", eval_args.path, "RUN_DIR, CHECKPOINT or CONFIG")->required();
+  eval->add_option("overrides", eval_args.overrides,
+                   "Config overrides, section.key=value (e.g. data.eval_size=50)");
   CLI::App* generate = add_config_command(app, "generate",
                                           "Sample completions from a checkpoint, JSONL out",
                                           generate_args);
@@ -96,6 +103,24 @@ int run(int argc, char** argv) {
                            "Output prefix: PREFIX.md, PREFIX.csv, PREFIX_eval_acc.png "
                            "(default DIR/report.md, DIR/report.csv, DIR/eval_acc.png)");
 
+  // An unknown subcommand gets the nearest one suggested (CLI11 says only "not expected").
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--log-level") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+    if (std::find(names.begin(), names.end(), a) != names.end()) break;
+    const std::string near = grpo::config::nearest(a, names);
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    throw grpo::UsageError("unknown command '" + a + "'" +
+                           (near.empty() ? "" : " (did you mean '" + near + "'?)") +
+                           "; commands: " + list + " (`grpo --help` says more)");
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -132,13 +157,16 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  grpo::core::use_reproducible_blas();
   try {
     return run(argc, argv);
   } catch (const grpo::UsageError& e) {
     std::cerr << "grpo: error: " << e.what() << "\n";
+    grpo::core::log_file_line(std::string("grpo: error: ") + e.what());
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "grpo: error: " << e.what() << "\n";
+    grpo::core::log_file_line(std::string("grpo: error: ") + e.what());
     return 1;
   }
 }

@@ -2,13 +2,19 @@
 // reward rules (the Scorer the trainer uses) and prints one JSON line per input line:
 //   {"line": 3, "total": 2.0, "correct": true, "format": true,
 //    "rules": {"format": {"value": 1.0, "reason": "ok"}, "countdown": {...}}}
-// Input lines: {"completion": "...", "answer": ..., "nums": [...], "target": N, "prompt": "...",
-// "num_tokens": N, "truncated": false, "id": ...}; only "completion" is always required.
-// Without "prompt", whether the prompt opened <think> comes from the configured template.
+// Input lines: {"completion": "...", <data.answer_field>: ..., "nums": [...], "target": N,
+// "prompt": "...", "num_tokens": N, "truncated": false, "id": ...}; only "completion" is always
+// required. The reference answer is read as the dataset loader reads it: field
+// data.answer_field (default "answer"), extracted by data.answer_extract (none | gsm8k |
+// boxed), so `grpo generate` output scores with the same config. Without "prompt", whether the
+// prompt opened <think> comes from the configured template.
+// A rule that cannot score a line (its example lacks what the rule needs) gives value null
+// with the reason, and total is null when no rule could; such lines are counted on stderr.
 // A bad line is reported on stderr as `FILE:LINE: what is wrong` and the others are still
 // scored; the exit code is then 1 (bad data is a runtime failure, DESIGN.md), else 0.
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <fstream>
 #include <iostream>
 
@@ -17,6 +23,7 @@
 #include "commands.h"
 #include "grpo/config/loader.h"
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 #include "grpo/data/jsonl.h"
 #include "grpo/data/prompt_source.h"
 #include "grpo/reward/scorer.h"
@@ -27,20 +34,27 @@ namespace {
 
 nlohmann::ordered_json score_line(const std::string& line, uint64_t lineno,
                                   const std::string& where, const reward::Scorer& scorer,
-                                  bool template_opens_think) {
+                                  bool template_opens_think, const config::DataConfig& d,
+                                  std::string* unscorable) {
   nlohmann::json obj = data::parse_json_object(line);
   GRPO_CHECK(obj.contains("completion"), "no field \"completion\"");
-  GRPO_CHECK(obj["completion"].is_string(), "field \"completion\": expected a string, got a ",
-             obj["completion"].type_name());
+  GRPO_CHECK(obj["completion"].is_string(), "field \"completion\": expected a string, got ",
+             core::json_type_phrase(obj["completion"]));
   data::Example ex;
   ex.id = lineno;
   ex.origin = where;
-  if (obj.contains("answer")) ex.answer = obj["answer"];
+  if (obj.contains(d.answer_field)) {
+    try {
+      ex.answer = data::extract_answer(obj[d.answer_field], d.answer_extract);
+    } catch (const Error& e) {
+      throw Error("field \"" + d.answer_field + "\" (data.answer_field): " + e.what());
+    }
+  }
   data::read_task_fields(obj, &ex);
   ex.prompt_opens_think = template_opens_think;
   if (obj.contains("prompt")) {
-    GRPO_CHECK(obj["prompt"].is_string(), "field \"prompt\": expected a string, got a ",
-               obj["prompt"].type_name());
+    GRPO_CHECK(obj["prompt"].is_string(), "field \"prompt\": expected a string, got ",
+               core::json_type_phrase(obj["prompt"]));
     ex.prompt = obj["prompt"].get<std::string>();
     ex.prompt_opens_think = text::opens_think(ex.prompt);
   }
@@ -65,7 +79,10 @@ nlohmann::ordered_json score_line(const std::string& line, uint64_t lineno,
   if (scorer.has_accuracy_rule()) out["correct"] = s.correct;
   if (scorer.has_format_rule()) out["format"] = s.formatted;
   nlohmann::ordered_json rules = nlohmann::ordered_json::object();
-  for (const auto& r : s.rules) rules[r.name] = {{"value", r.value}, {"reason", r.reason}};
+  for (const auto& r : s.rules) {
+    rules[r.name] = {{"value", r.value}, {"reason", r.reason}};  // NaN is written as null
+    if (!std::isfinite(r.value) && unscorable->empty()) *unscorable = r.name + ": " + r.reason;
+  }
   out["rules"] = std::move(rules);
   return out;
 }
@@ -73,7 +90,7 @@ nlohmann::ordered_json score_line(const std::string& line, uint64_t lineno,
 }  // namespace
 
 int cmd_score(const ConfigArgs& args, const std::string& input) {
-  const config::Config cfg = config::load_file(args.path, args.overrides);
+  const config::Config cfg = load_run_config(args, /*model_must_exist=*/false);
   const reward::Scorer scorer = reward::build_scorer(cfg);
   const bool opens_think = data::make_template(cfg).opens_think();
 
@@ -86,16 +103,19 @@ int cmd_score(const ConfigArgs& args, const std::string& input) {
     in = &file;
   }
   std::string line;
-  uint64_t lineno = 0, scored = 0, bad = 0;
+  uint64_t lineno = 0, scored = 0, bad = 0, partly = 0;
+  std::string first_partly;
   while (std::getline(*in, line)) {
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     const std::string where = name + ":" + std::to_string(lineno);
     try {
-      const auto out = score_line(line, lineno, where, scorer, opens_think);
+      std::string unscorable;
+      const auto out = score_line(line, lineno, where, scorer, opens_think, cfg.data, &unscorable);
       std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       ++scored;
+      if (!unscorable.empty() && partly++ == 0) first_partly = where + ": " + unscorable;
     } catch (const Error& e) {
       std::cout.flush();
       std::cerr << where << ": " << e.what() << "\n";
@@ -103,6 +123,10 @@ int cmd_score(const ConfigArgs& args, const std::string& input) {
     }
   }
   std::cout.flush();
+  if (partly > 0)
+    std::cerr << "grpo score: " << partly << " line" << (partly == 1 ? "" : "s") << " of "
+              << scored << " had a rule that could not score them (value null; first: "
+              << first_partly << ")\n";
   if (bad > 0) {
     std::cerr << "grpo score: " << bad << " bad line" << (bad == 1 ? "" : "s") << " of "
               << scored + bad << " in " << name << "\n";

@@ -157,7 +157,18 @@ Config load_string(const std::string& yaml, const std::string& source,
   try {
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
-    throw ConfigError("", location(source, e.mark), "YAML syntax error: " + e.msg);
+    // yaml-cpp reports a tab in the indentation as "illegal map value" or worse: YAML indents
+    // with spaces only (YAML 1.2, 6.1), so name the first such line.
+    std::istringstream lines(yaml);
+    std::string line;
+    for (int n = 1; std::getline(lines, line); ++n) {
+      const size_t first = line.find_first_not_of(" \t");
+      if (first != std::string::npos && line.find('\t') < first)
+        throw UsageError(source + ":" + std::to_string(n) + ": line " + std::to_string(n) +
+                         " indents with a tab: YAML indents with spaces only (yaml-cpp says: " +
+                         e.msg + ")");
+    }
+    throw UsageError(location(source, e.mark) + ": YAML syntax error: " + e.msg);
   }
   return load_root(root, source, overrides);
 }

@@ -217,8 +217,10 @@ KeySpec rules_key() {
             {}, {}, false, nullptr, nullptr};
   k.parse = [](Config& c, const YAML::Node& n, const std::string& where) {
     const std::string path = "reward.rules";
-    if (!n.IsSequence() || n.size() == 0)
-      bad_value(path, where, "a non-empty list of {name: ..., weight: ...}", n);
+    if (n.IsSequence() && n.size() == 0)
+      throw ConfigError(path, where, "the list is empty: at least one rule is needed, e.g. "
+                                     "[{name: format}, {name: answer_match}]");
+    if (!n.IsSequence()) bad_value(path, where, "a non-empty list of {name: ..., weight: ...}", n);
     std::vector<RuleSpec> rules;
     for (size_t i = 0; i < n.size(); ++i) {
       const YAML::Node item = n[i];

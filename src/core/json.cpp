@@ -110,6 +110,16 @@ uint64_t json_uint(const nlohmann::json& v, const std::string& what, uint64_t hi
   return out;
 }
 
+std::string json_type_phrase(const nlohmann::json& v) {
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  if (v.is_string()) return "a string";
+  if (v.is_number()) return "a number";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_null()) return "null";
+  return std::string("a ") + v.type_name();
+}
+
 std::string json_excerpt(const nlohmann::json& v, size_t max_chars) {
   std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (s.size() > max_chars) {

@@ -97,8 +97,13 @@ void check_data_config(const config::Config& cfg) {
       const std::string& p = std::string(key) == "data.train_path" ? d.train_path : d.eval_path;
       if (p.empty()) continue;
       std::error_code ec;
+      if (!std::filesystem::exists(p, ec))
+        bad_key(cfg, key, "'" + p + "' does not exist", "data.task");
+      if (std::filesystem::is_directory(p, ec))
+        bad_key(cfg, key, "'" + p + "' is a directory; expected a JSONL file", "data.task");
       if (!std::filesystem::is_regular_file(p, ec))
-        bad_key(cfg, key, "no such file: '" + p + "'", "data.task");
+        bad_key(cfg, key, "'" + p + "' is not a regular file; expected a JSONL file",
+                "data.task");
     }
   }
   make_template(cfg);

@@ -32,8 +32,22 @@ class AnswerMatchRule : public RewardRule {
   explicit AnswerMatchRule(Options o) : o_(std::move(o)) {}
   RuleRole role() const override { return RuleRole::Accuracy; }
 
+  std::string cannot_score(const data::Example& ex) const override {
+    try {
+      references(ex);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+
   RuleResult score(const Completion& c, const data::Example& ex) const override {
-    const std::vector<Reference> refs = references(ex);
+    std::vector<Reference> refs;
+    try {
+      refs = references(ex);
+    } catch (const Error& e) {
+      return RuleResult::unscorable(e.what());
+    }
     std::optional<std::string_view> found;
     if (o_.extract == "answer") {
       found = data::last_answer_block(c.text);
@@ -77,7 +91,8 @@ class AnswerMatchRule : public RewardRule {
 
  private:
   // The example's reference answers; each numeric when compare is numeric, or auto and it is
-  // a number (a JSON number, or a string holding exactly one bare number).
+  // a number (a JSON number, or a string holding exactly one bare number). Throws Error naming
+  // the example when it has none or they are unusable (score() makes that unscorable).
   std::vector<Reference> references(const data::Example& ex) const {
     std::vector<nlohmann::json> values;
     if (ex.answer.is_array()) {

@@ -32,17 +32,18 @@ class CountdownRule : public RewardRule {
   explicit CountdownRule(Options o) : o_(o) {}
   RuleRole role() const override { return RuleRole::Accuracy; }
 
+  std::string cannot_score(const data::Example& ex) const override {
+    if (ex.nums.empty())
+      return "example " + ex.origin + " has no numbers (a \"nums\" list of integers)";
+    if (!ex.target && !ex.answer.is_number_integer())
+      return "example " + ex.origin +
+             " has no target (an integer \"target\", or an integer \"answer\")";
+    return "";
+  }
+
   RuleResult score(const Completion& c, const data::Example& ex) const override {
-    GRPO_CHECK(!ex.nums.empty(), "countdown rule: example ", ex.origin,
-               " has no numbers (a \"nums\" list of integers)");
-    int64_t target = 0;
-    if (ex.target) {
-      target = *ex.target;
-    } else {
-      GRPO_CHECK(ex.answer.is_number_integer(), "countdown rule: example ", ex.origin,
-                 " has no target (an integer \"target\", or an integer \"answer\")");
-      target = ex.answer.get<int64_t>();
-    }
+    if (const std::string why = cannot_score(ex); !why.empty()) return RuleResult::unscorable(why);
+    const int64_t target = ex.target ? *ex.target : ex.answer.get<int64_t>();
     const auto block = data::last_answer_block(c.text);
     if (!block) return {0.0, "no <answer> block", false};
     if (!o_.last_answer && data::count_of(c.text, "<answer>") > 1)

@@ -23,8 +23,10 @@ class LengthRule : public RewardRule {
   RuleResult score(const Completion& c, const data::Example&) const override {
     int64_t len = 0;
     if (tokens_) {
-      GRPO_CHECK(c.num_tokens >= 0, "length rule counts tokens, but this completion has no token "
-                 "count (grpo score: give \"num_tokens\", or set the rule's unit: chars)");
+      if (c.num_tokens < 0)
+        return RuleResult::unscorable("the length rule counts tokens, but this completion has no "
+                                      "token count (grpo score: give \"num_tokens\", or set the "
+                                      "rule's unit: chars)");
       len = c.num_tokens;
     } else {
       for (char ch : c.text) len += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <mutex>
 
@@ -38,6 +39,12 @@ const char* role_name(RuleRole role) {
   }
   return "?";
 }
+
+RuleResult RuleResult::unscorable(std::string why) {
+  return RuleResult{std::numeric_limits<double>::quiet_NaN(), "cannot score: " + why, false};
+}
+
+bool RuleResult::scorable() const { return std::isfinite(value); }
 
 RuleOptions::RuleOptions(const config::RuleSpec& spec, size_t index) : spec_(spec), index_(index) {}
 

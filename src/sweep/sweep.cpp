@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "grpo/ckpt/checkpoint.h"
+#include "grpo/train/validate.h"
 #include "grpo/config/loader.h"
 #include "grpo/config/schema.h"
 #include "grpo/core/error.h"
@@ -309,6 +310,8 @@ Sweep load_sweep_string(const std::string& yaml, const std::string& path) {
     Variant& v = s.variants[i];
     try {
       v.config = config::load_file(s.base, train_overrides(s, v));
+      // The model may be made later or live on the cluster only: checked when a variant runs.
+      train::validate_run_config(v.config, /*model_must_exist=*/false);
     } catch (const ConfigError& e) {
       std::string where = path;
       for (const auto& o : v.overrides)

@@ -190,8 +190,10 @@ obs::Metrics Trainer::Impl::train_step() {
         for (const auto& r : sc.rules) records.push_back(r.value);
         g.completions.push_back(std::move(c));
       }
-      bool constant = true;
-      for (const auto& sc : g.scores) constant &= sc.total == g.scores.front().total;
+      std::vector<double> totals;
+      for (const auto& sc : g.scores) totals.push_back(sc.total);
+      const bool constant =
+          algo::constant_groups(at::tensor(totals, at::kDouble), G)[0].item<bool>();
       if (cfg.algo.dynamic_sampling && constant) {
         ++dropped;
         continue;
@@ -231,7 +233,13 @@ obs::Metrics Trainer::Impl::train_step() {
     all_scores.push_back(std::move(sc));
   }
   const double n_gen = static_cast<double>(all_scores.size());
-  for (const auto& [k, v] : reward::score_metrics(*scorer, all_scores)) m.set(k, v);
+  for (const auto& [k, v] : reward::score_metrics(*scorer, all_scores)) {
+    m.set(k, v);
+    if (k == "reward/unscorable_frac")
+      spdlog::warn("step {}: {:.1f}% of the completions could not be scored by any rule (their "
+                   "examples lack what the rules need; `grpo score` shows why): advantage 0",
+                   this_step, 100 * v);
+  }
   m.set("resp_len/mean", static_cast<double>(generated_tokens) / n_gen);
   m.set("resp_len/max", static_cast<double>(resp_max));
   m.set("finish/eos_frac", n_eos / n_gen);

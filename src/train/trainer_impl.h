@@ -66,7 +66,10 @@ struct Trainer::Impl {
 
   // trainer_state.cpp
   void build(bool for_eval_only);
-  void prepare_run_dir();          // fresh start or resume (run.resume), every rank
+  // Fresh start or resume (run.resume), every rank: rank 0 chooses the checkpoint and opens
+  // <run>/train.log before the model loads; the checkpoint is loaded once the model exists.
+  std::string start_run_dir();
+  void open_run_dir(const std::string& from);
   std::optional<std::string> choose_start();  // rank 0: the checkpoint to resume, if any
   void save_checkpoint();
   void load_checkpoint(const std::string& dir);

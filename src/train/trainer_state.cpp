@@ -25,6 +25,7 @@
 #include "grpo/dist/launch.h"
 #include "grpo/model/pretrained.h"
 #include "grpo/model/safetensors.h"
+#include "grpo/train/validate.h"
 #include "trainer_impl.h"
 
 namespace fs = std::filesystem;
@@ -78,7 +79,9 @@ void Trainer::Impl::build(bool for_eval_only) {
   tokenizer = text::make_tokenizer(cfg);
   scorer = std::make_unique<reward::Scorer>(reward::build_scorer(cfg));
   data = std::make_unique<data::PromptSource>(cfg);
+  check_rules_fit_data(*scorer, *data, cfg);
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
+  const std::string from = for_eval_only ? std::string() : start_run_dir();
   policy = model::create_model(cfg.model, tokenizer->vocab_size(), seed, device, dtype);
   const auto pc = model::count_parameters(policy->config());
   spdlog::info("policy: {:.2f} M parameters ({:.2f} M active per token), {:.1f} MB, {}",
@@ -110,10 +113,10 @@ void Trainer::Impl::build(bool for_eval_only) {
                  rc.path.empty() ? "the initial policy" : rc.path);
   }
   optimizer = std::make_unique<AdamW>(policy->parameter_list(true), cfg.optim);
-  prepare_run_dir();
+  open_run_dir(from);
 }
 
-void Trainer::Impl::prepare_run_dir() {
+std::string Trainer::Impl::start_run_dir() {
   run_dir = (fs::path(cfg.run.output_dir) / cfg.run.name).string();
   // Rank 0 alone reads and writes the run directory; the others learn from it which
   // checkpoint to load (or its error, so that every rank fails the same way).
@@ -136,6 +139,10 @@ void Trainer::Impl::prepare_run_dir() {
     if (msg[0] == 'E') throw Error("rank 0: " + msg.substr(1));
     from = msg.substr(1);
   }
+  return from;
+}
+
+void Trainer::Impl::open_run_dir(const std::string& from) {
   if (!from.empty()) load_checkpoint(from);
   if (!is_main()) return;
   if (!from.empty()) {
@@ -173,6 +180,9 @@ std::optional<std::string> Trainer::Impl::choose_start() {
     from = mode;
   }
   fs::create_directories(run_dir);
+  core::add_log_file(run_dir + "/train.log");
+  spdlog::info("grpo train: run directory {} ({}; log also in train.log)", run_dir,
+               from ? "resuming from " + *from : std::string("fresh start"));
   return from;
 }
 

@@ -62,6 +62,47 @@ TEST(AdvantageTest, ConstantGroupsGetExactlyZero) {
   EXPECT_FALSE(c[1].item<bool>());
 }
 
+TEST(AdvantageTest, ConstantGroupsAreZeroForEveryEps) {
+  // adv_eps = 0 made a constant group 0/0 = NaN (issue 18, point 3): the header promises 0.
+  const at::Tensor r = vec({1, 1, 1, 0, 0, 0, 0.5, 0.5, 0.5, 1, 0, 1});
+  for (const double eps : {0.0, 1e-6, 1.0})
+    for (auto norm : {AdvNorm::kGroupStd, AdvNorm::kBatchStd, AdvNorm::kNone}) {
+      const at::Tensor a = group_advantages(r, 3, norm, eps);
+      EXPECT_TRUE(at::isfinite(a).all().item<bool>()) << "eps " << eps;
+      for (int i = 0; i < 9; ++i) EXPECT_EQ(a[i].item<float>(), 0.0f) << "eps " << eps;
+      EXPECT_GT(a[9].item<float>(), 0.0f);
+    }
+  // Every reward equal: the batch std is 0 too.
+  const at::Tensor flat = group_advantages(vec({2, 2, 2, 2}), 2, AdvNorm::kBatchStd, 0.0);
+  EXPECT_TRUE(at::equal(flat, at::zeros({4}, at::kFloat)));
+}
+
+TEST(AdvantageTest, UnscorableRewardsAreLeftOutOfTheirGroup) {
+  // NaN marks a completion no rule could score (TRL turns a reward function's None into NaN):
+  // its advantage is 0 and the group's mean and std are those of the other members.
+  const double nan = std::nan("");
+  const at::Tensor r = vec({1, nan, 0, 0, /**/ nan, nan, nan, nan, /**/ 1, nan, nan, 1});
+  const at::Tensor a = group_advantages(r, 4, AdvNorm::kGroupStd, 0.0);
+  ASSERT_TRUE(at::isfinite(a).all().item<bool>()) << a;
+  // Group 1 over {1, 0, 0}: mean 1/3, unbiased std sqrt((4/9 + 2/9)/2) = 1/sqrt(3).
+  const double s = 1.0 / std::sqrt(3.0);
+  expect_near(a, {(2.0 / 3) / s, 0, (-1.0 / 3) / s, (-1.0 / 3) / s, 0, 0, 0, 0, 0, 0, 0, 0},
+              kTol);
+  expect_near(group_advantages(r, 4, AdvNorm::kNone, 0.0),
+              {2.0 / 3, 0, -1.0 / 3, -1.0 / 3, 0, 0, 0, 0, 0, 0, 0, 0}, kTol);
+  // Batch std over the 5 scorable rewards {1, 0, 0, 1, 1}: mean 3/5, var (3*(2/5)^2 +
+  // 2*(3/5)^2)/4 = 0.3.
+  const double sb = std::sqrt(0.3);
+  expect_near(group_advantages(r, 4, AdvNorm::kBatchStd, 0.0),
+              {(2.0 / 3) / sb, 0, (-1.0 / 3) / sb, (-1.0 / 3) / sb, 0, 0, 0, 0, 0, 0, 0, 0},
+              kTol);
+  // A group with one scorable member has no baseline: 0, and it counts as constant.
+  const at::Tensor c = constant_groups(r, 4);
+  EXPECT_FALSE(c[0].item<bool>());
+  EXPECT_TRUE(c[1].item<bool>());
+  EXPECT_TRUE(c[2].item<bool>());
+}
+
 TEST(AdvantageTest, AdvantagesSumToZeroPerGroup) {
   const at::Tensor r = at::rand({7 * 5}, at::TensorOptions().dtype(at::kDouble));
   for (auto norm : {AdvNorm::kGroupStd, AdvNorm::kBatchStd, AdvNorm::kNone}) {

@@ -103,6 +103,50 @@ TEST(GenerateCmdTest, GreedyIsTheSameAcrossTheGroup) {
     }
 }
 
+TEST(GenerateCmdTest, IdenticalRowsAreBitIdenticalAtEveryThreadCount) {
+  // issue 18, point 4, with the invariance core/numerics.h states: a row's log-probs do not
+  // depend on its position among the rows of its batch (MKL's strict reproducibility mode),
+  // so the greedy samples of one prompt, identical rows, agree bit for bit at every thread
+  // count. Before, with 2 threads, rows 3 and 4 (both of prompt 1) got -48.011110544 and
+  // -48.011109829: MKL computed the two thread shares of a GEMM with different kernels.
+  const std::vector<std::string> common = {"--num", "3", "rollout.temperature=0",
+                                           "rollout.max_new_tokens=30", "rollout.stop=[]"};
+  std::vector<std::vector<nlohmann::json>> runs;
+  for (const char* threads : {"run.threads=1", "run.threads=2", "run.threads=3"}) {
+    std::vector<std::string> args = common;
+    args.push_back(threads);
+    const auto r = generate(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    runs.push_back(lines_of(r.out));
+    ASSERT_EQ(runs.back().size(), 9u);
+    for (size_t i = 0; i < 9; ++i)
+      EXPECT_EQ(runs.back()[i]["logprob_sum"], runs.back()[i - i % 3]["logprob_sum"])
+          << threads << ", line " << i;
+    // The same command again: bit for bit (nothing depends on scheduling or load).
+    const auto again = generate(args);
+    EXPECT_EQ(again.out, r.out) << threads;
+  }
+  // Across thread counts and batch compositions the numbers agree to float32 rounding, not bit
+  // for bit: some ATen kernels split their work by the thread count, and a prompt decoded
+  // beside longer ones is left padded to their length. 1e-6 relative on a sum of 30 token
+  // log-probs: each is a float32 log-softmax (relative rounding ~6e-8) of logits after 4
+  // layers of float32 sums whose order those change (seen: 4e-9 relative).
+  auto near = [](const nlohmann::json& a, const nlohmann::json& b) {
+    EXPECT_EQ(a["completion"], b["completion"]);
+    const double x = a["logprob_sum"], y = b["logprob_sum"];
+    EXPECT_NEAR(x, y, 1e-6 * std::abs(y));
+  };
+  for (const auto& run : runs)
+    for (size_t i = 0; i < 9; ++i) near(run[i], runs[0][i]);
+  std::vector<std::string> alone = common;
+  alone[1] = "1";
+  const auto a = generate(alone);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const auto one = lines_of(a.out);
+  ASSERT_EQ(one.size(), 3u);
+  for (size_t g = 0; g < 3; ++g) near(one[g], runs[0][g]);
+}
+
 TEST(GenerateCmdTest, PromptsFromStdinRawAndTemplated) {
   const std::string input =
       "{\"prompt\": \"User: 2+2? Assistant:\", \"id\": \"raw\"}\n"
@@ -135,7 +179,13 @@ TEST(GenerateCmdTest, BadPromptsAndConfigs) {
   testing::write_file(dir + "/p.jsonl", "{\"prompt\": \"a\"}\n{\"text\": \"b\"}\n");
   r = generate({"--prompts", dir + "/p.jsonl"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.err, HasSubstr(dir + "/p.jsonl:2: no field \"prompt\" or \"question\""));
+  EXPECT_THAT(r.err, HasSubstr(dir + "/p.jsonl:2: no field \"prompt\" (a rendered prompt) or "
+                               "\"question\" (data.prompt_field"));
+  // The answer is extracted as the dataset loader does (data.answer_extract).
+  r = generate({"--prompts", "-", "data.answer_extract=gsm8k"},
+               "{\"question\": \"q\", \"answer\": \"no hashes\"}\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("<stdin>:1: field \"answer\" (data.answer_field): no '####'"));
   r = generate({"--prompts", "-"}, "{\"prompt\": 3}\n");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("<stdin>:1: field \"prompt\": expected a string"));
@@ -151,6 +201,54 @@ TEST(GenerateCmdTest, BadPromptsAndConfigs) {
   r = generate({"--num", "0"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--num"));
+}
+
+TEST(GenerateCmdTest, OutputScoresTheSameThroughGrpoScore) {
+  // issue 18, point 6: generate's lines are score's input, read with the same data keys.
+  const std::string dir = testing::fresh_dir("generate_score");
+  // The eval set of the configured data (arithmetic: numeric answers).
+  auto g = generate({"--num", "3"});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  testing::write_file(dir + "/gen.jsonl", g.out);
+  auto sc = run_grpo({"score", source_path(kTiny), "--input", dir + "/gen.jsonl"});
+  ASSERT_EQ(sc.exit_code, 0) << sc.err;
+  auto gen = lines_of(g.out), scored = lines_of(sc.out);
+  ASSERT_EQ(gen.size(), 9u);
+  ASSERT_EQ(scored.size(), gen.size());
+  for (size_t i = 0; i < gen.size(); ++i) {
+    ASSERT_TRUE(gen[i].contains("answer")) << gen[i].dump();
+    EXPECT_EQ(scored[i]["total"], gen[i]["reward"]["total"]) << i;
+    EXPECT_EQ(scored[i]["rules"], gen[i]["reward"]["rules"]) << i;
+  }
+
+  // A user's prompts with other field names and GSM8K-style answers: data.prompt_field,
+  // data.answer_field and data.answer_extract apply in both commands.
+  const std::vector<std::string> keys = {"data.prompt_field=q", "data.answer_field=solution",
+                                         "data.answer_extract=gsm8k"};
+  std::vector<std::string> gen_args = keys;
+  gen_args.insert(gen_args.end(), {"--prompts", "-"});
+  g = generate(gen_args, "{\"q\": \"What is 3 + 4?\", \"solution\": \"3 + 4 = 7\\n#### 7\"}\n");
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  gen = lines_of(g.out);
+  ASSERT_EQ(gen.size(), 3u);
+  EXPECT_EQ(gen[0]["prompt"], "User: What is 3 + 4?\nAssistant:");
+  EXPECT_EQ(gen[0]["solution"], "3 + 4 = 7\n#### 7");  // raw, as in the data
+  ASSERT_TRUE(gen[0].contains("reward"));
+  // The same line with a right answer scores as right: the reference was extracted to 7.
+  gen[0]["completion"] = " <think> 3 + 4 = 7 </think> <answer> 7 </answer>";
+  std::vector<std::string> score_args = {"score", source_path(kTiny)};
+  score_args.insert(score_args.end(), keys.begin(), keys.end());
+  sc = run_grpo(score_args, gen[0].dump() + "\n" + gen[1].dump() + "\n");
+  ASSERT_EQ(sc.exit_code, 0) << sc.err;
+  scored = lines_of(sc.out);
+  ASSERT_EQ(scored.size(), 2u);
+  EXPECT_EQ(scored[0]["correct"], true) << scored[0].dump();
+  EXPECT_EQ(scored[1]["total"], gen[1]["reward"]["total"]);
+  // Without the extraction the reference is the whole solution text: not matched.
+  sc = run_grpo({"score", source_path(kTiny), "data.answer_field=solution"},
+                gen[0].dump() + "\n");
+  ASSERT_EQ(sc.exit_code, 0) << sc.err;
+  EXPECT_EQ(lines_of(sc.out)[0]["correct"], false);
 }
 
 TEST(BenchRolloutCmdTest, OneJsonLineWithTheFigures) {

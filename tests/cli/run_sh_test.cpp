@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -16,6 +19,16 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+
+// A number as jq prints it: the shortest text that reads back to it ("0.5", "1", "76.333").
+std::string fmt_short(double v) {
+  char buf[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
 using testing::read_jsonl;
 using testing::tiny_train_args;
 
@@ -63,8 +76,19 @@ TEST(RunShTest, ShortPipelineWritesBaseModelRunAndPlot) {
   EXPECT_EQ(eval[1]["step"], 2);
   EXPECT_EQ(eval[0]["eval/acc_pass1"], base_eval[0]["eval/acc_pass1"]);
 
-  // The eval table (first line before RL) and the plot.
-  EXPECT_THAT(r.out, HasSubstr("step\tacc_pass1\tformat"));
+  // The eval table (first line before RL), a row per eval line with its figures (issue 18,
+  // point 12: a table of the header alone was reported), and the plot.
+  EXPECT_THAT(r.out, HasSubstr("step\tacc_pass1\tformat\tpass@k\tresp_len\n"));
+  for (const auto& e : eval) {
+    auto num = [](double v) {  // jq's rounding to 3 decimals, printed shortest
+      std::string t = fmt_short(std::round(v * 1000) / 1000);
+      return t;
+    };
+    const std::string row = std::to_string(e["step"].get<int64_t>()) + "\t" +
+                            num(e["eval/acc_pass1"]) + "\t" + num(e["eval/format"]) + "\t" +
+                            num(e["eval/pass@2"]) + "\t" + num(e["eval/resp_len"]) + "\n";
+    EXPECT_THAT(r.out, HasSubstr(row)) << "eval table row of step " << e["step"];
+  }
   EXPECT_THAT(r.out, HasSubstr("curves.png"));
   const std::string png = testing::read_file(out + "/r/curves.png");
   ASSERT_GT(png.size(), 1000u);

@@ -73,11 +73,19 @@ TEST(ScoreCmdTest, BadLinesAreNamedAndTheRestScored) {
       "{\"completion\": \"<answer>1</answer>\"}\n";
   const auto r = run_grpo({"score", source_path("configs/r1zero_tiny_countdown.yaml")}, input);
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(lines_of(r.out).size(), 1u);
+  const auto out = lines_of(r.out);
+  ASSERT_EQ(out.size(), 2u);
   EXPECT_THAT(r.err, HasSubstr("<stdin>:2: not valid JSON"));
   EXPECT_THAT(r.err, HasSubstr("<stdin>:3: no field \"completion\""));
-  EXPECT_THAT(r.err, HasSubstr("<stdin>:4: countdown rule: example <stdin>:4 has no numbers"));
-  EXPECT_THAT(r.err, HasSubstr("3 bad lines of 4"));
+  EXPECT_THAT(r.err, HasSubstr("2 bad lines of 4"));
+  // Line 4 has no numbers: the countdown rule cannot score it (null), the format rule can.
+  EXPECT_EQ(out[1]["line"], 4);
+  EXPECT_TRUE(out[1]["rules"]["countdown"]["value"].is_null());
+  EXPECT_EQ(out[1]["rules"]["countdown"]["reason"],
+            "cannot score: example <stdin>:4 has no numbers (a \"nums\" list of integers)");
+  EXPECT_EQ(out[1]["total"], 0.0);  // the format rule's 0
+  EXPECT_THAT(r.err, HasSubstr("1 line of 2 had a rule that could not score them (value null; "
+                               "first: <stdin>:4: countdown: cannot score"));
 }
 
 TEST(ScoreCmdTest, BadRuleConfigExits2) {

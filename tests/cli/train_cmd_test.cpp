@@ -102,6 +102,45 @@ TEST(TrainCmdTest, FewStepsWriteMetricsEvalAndCheckpoints) {
   EXPECT_EQ(testing::read_file(run + "/metrics.jsonl"), before);
 }
 
+TEST(TrainCmdTest, ConstantGroupsWithZeroAdvEpsTrain) {
+  // A random policy never earns the format reward: every group is constant. With adv_eps 0
+  // that was 0/0 = NaN in every advantage, every update was skipped and the run stopped after
+  // trainer.max_nonfinite_steps (issue 18, point 3). Advantages are 0, the KL term still trains.
+  const std::string out = testing::fresh_dir("train_cmd_adv_eps0");
+  const auto r = run_grpo(tiny_train_args(
+      out, 3, {"algo.adv_eps=0", "reward.rules=[{name: format}]", "trainer.eval_every=0"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto metrics = read_jsonl(out + "/r/metrics.jsonl");
+  ASSERT_EQ(metrics.size(), 3u);
+  for (const auto& m : metrics) {
+    EXPECT_EQ(m.at("adv/abs_mean").get<double>(), 0.0) << m.dump();
+    EXPECT_EQ(m.at("adv/zero_groups_frac").get<double>(), 1.0) << m.dump();
+    EXPECT_EQ(m.at("nonfinite/skipped").get<double>(), 0.0) << m.dump();
+    EXPECT_TRUE(std::isfinite(m.at("loss/total").get<double>())) << m.dump();
+  }
+}
+
+TEST(TrainCmdTest, LogGoesToTrainLogToo) {
+  // issue 18, point 9: <run>/train.log holds what the console shows, appended on resume,
+  // including the final error of a run that fails after its run directory exists.
+  const std::string out = testing::fresh_dir("train_cmd_log");
+  auto r = run_grpo(tiny_train_args(out, 2, {"trainer.eval_every=0"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string log = testing::read_file(out + "/r/train.log");
+  EXPECT_THAT(log, HasSubstr("fresh start"));
+  EXPECT_THAT(log, HasSubstr("step 2/2 ["));
+  EXPECT_THAT(log, HasSubstr("checkpoint "));
+  EXPECT_THAT(r.err, HasSubstr("step 2/2 ["));
+  // A resume that changes a trajectory key is refused after the log is open.
+  r = run_grpo(tiny_train_args(out, 3, {"trainer.eval_every=0", "rollout.group_size=2"}));
+  ASSERT_EQ(r.exit_code, 2) << r.err;
+  log = testing::read_file(out + "/r/train.log");
+  EXPECT_THAT(log, HasSubstr("step 2/2 ["));  // appended, not truncated
+  EXPECT_THAT(log, HasSubstr("resuming from"));
+  EXPECT_THAT(log, HasSubstr("grpo: error: cannot resume from"));
+  EXPECT_THAT(log, HasSubstr("rollout.group_size"));
+}
+
 TEST(TrainCmdTest, BadConfigExitsWithTwo) {
   const std::string out = testing::fresh_dir("train_cmd_bad");
   auto r = run_grpo(tiny_train_args(out, 2, {"rollout.group_size=0"}));

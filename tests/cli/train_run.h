@@ -42,18 +42,23 @@ inline std::vector<std::string> tiny_train_args(const std::string& out_dir, int6
   return a;
 }
 
-inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+// The JSON objects of JSONL text, one per line; every line must end with a newline.
+inline std::vector<nlohmann::json> read_jsonl_text(const std::string& text,
+                                                   const std::string& name = "output") {
   std::vector<nlohmann::json> v;
-  const std::string text = read_file(path);
   size_t pos = 0;
   while (pos < text.size()) {
     const size_t eol = text.find('\n', pos);
-    EXPECT_NE(eol, std::string::npos) << path << ": last line not terminated";
+    EXPECT_NE(eol, std::string::npos) << name << ": last line not terminated";
     if (eol == std::string::npos) break;
     v.push_back(nlohmann::json::parse(text.substr(pos, eol - pos)));
     pos = eol + 1;
   }
   return v;
+}
+
+inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  return read_jsonl_text(read_file(path), path);
 }
 
 // The metrics without wall-clock values (time/*, tokens/s): what must match across resumes.

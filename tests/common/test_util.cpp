@@ -11,8 +11,14 @@
 
 #include <gtest/gtest.h>
 
+#include "grpo/core/numerics.h"
+
 namespace grpo::testing {
 namespace fs = std::filesystem;
+
+// The test binary computes as the grpo binary does (core/numerics.h), set before main() and
+// so before the first BLAS call.
+const bool kReproducibleBlas = (core::use_reproducible_blas(), true);
 
 namespace {
 std::string shell_quote(const std::string& s) {

@@ -142,10 +142,12 @@ TEST(ConfigTest, EachTypeRejectsWrongValues) {
       {"run:\n  name: {a: 1}\n", "run.name", "a string", "a mapping"},
       {"rollout:\n  stop: \"</answer>\"\n", "rollout.stop", "a list of strings", "'</answer>'"},
       {"rollout:\n  stop: [[1]]\n", "rollout.stop[0]", "a string", "a list"},
-      {"reward:\n  rules: []\n", "reward.rules", "a non-empty list", "a list"},
       {"reward:\n  rules:\n    - {name: format, weight: heavy}\n", "reward.rules[0].weight", "a number", "'heavy'"},
       {"reward:\n  rules:\n    - format\n", "reward.rules[0]", "a mapping", "'format'"},
   };
+  // An empty rule list says so (it said "expected a non-empty list, got a list").
+  EXPECT_THAT(error_of([] { load_string("reward:\n  rules: []\n", "t.yaml"); }),
+              HasSubstr("t.yaml:2: reward.rules: the list is empty: at least one rule is needed"));
   for (const auto& c : cases) {
     SCOPED_TRACE(c.yaml);
     const std::string msg = error_of([&] { load_string(c.yaml, "t.yaml"); });

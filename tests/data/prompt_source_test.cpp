@@ -165,7 +165,10 @@ TEST(PromptSourceTest, ConfigErrorsNameTheKey) {
   expect_error("data:\n  template: custom\n  template_text: 'Q: {prompt'\n",
                "data.template_text", "is not closed");
   expect_error("data:\n  task: jsonl\n  train_path: /nonexistent/x.jsonl\n", "data.train_path",
-               "no such file");
+               "'/nonexistent/x.jsonl' does not exist");
+  // A directory named as the data file (issue 18, point 8: it said "no such file").
+  expect_error("data:\n  task: jsonl\n  train_path: /tmp\n", "data.train_path",
+               "'/tmp' is a directory; expected a JSONL file");
   std::string big = kSmall;
   big.replace(big.find("eval_size: 10"), 13, "eval_size: 500");
   expect_error(big, "data.eval_size", "distinct countdown problems");

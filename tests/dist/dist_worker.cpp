@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "grpo/core/error.h"
+#include "grpo/core/numerics.h"
 #include "grpo/dist/communicator.h"
 #include "grpo/dist/data_parallel.h"
 #include "grpo/dist/launch.h"
@@ -281,6 +282,7 @@ void scenario_bench(Communicator& comm) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  grpo::core::use_reproducible_blas();  // as the grpo binary does
   std::string scenario = argc > 1 ? argv[1] : "ops";
   double timeout_s = 10.0;
   int victim = -1;

@@ -1,6 +1,8 @@
 // Table-driven tests of the `answer_match` rule: extraction (<answer>, \boxed{}, ####), exact
 // numeric equivalence (signs, separators, decimals, fractions, units) and string answers, with
 // the value and reason computed by hand.
+#include <cmath>
+
 #include "grpo/reward/answer_norm.h"
 #include "reward/rule_cases.h"
 
@@ -124,21 +126,25 @@ TEST(AnswerMatchRuleTest, OtherExtractions) {
             {{"<answer>72</answer><answer>72</answer>", 0, "more than one <answer> block"}});
 }
 
-TEST(AnswerMatchRuleTest, BadReferenceIsADataError) {
+TEST(AnswerMatchRuleTest, BadReferenceIsUnscorable) {
+  // A data problem, not a completion problem: the rule cannot score the sample (NaN, TRL's
+  // None), and says why naming the example.
   const auto rule = rule_from_yaml("{name: answer_match, compare: numeric}");
   Completion c;
   c.text = "<answer>1</answer>";
   data::Example ex = with_answer("many");
   ex.origin = "data/q.jsonl:9";
-  try {
-    rule->score(c, ex);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("data/q.jsonl:9"));
-    EXPECT_THAT(e.what(), HasSubstr("not a number"));
-  }
+  RuleResult r = rule->score(c, ex);
+  EXPECT_FALSE(r.scorable());
+  EXPECT_TRUE(std::isnan(r.value));
+  EXPECT_FALSE(r.pass);
+  EXPECT_THAT(r.reason, HasSubstr("cannot score: "));
+  EXPECT_THAT(r.reason, HasSubstr("data/q.jsonl:9"));
+  EXPECT_THAT(r.reason, HasSubstr("not a number"));
   ex.answer = nullptr;
-  EXPECT_THROW(rule->score(c, ex), Error);
+  r = rule->score(c, ex);
+  EXPECT_FALSE(r.scorable());
+  EXPECT_THAT(r.reason, HasSubstr("has no reference answer"));
 }
 
 TEST(AnswerNormTest, FindNumbersSpans) {

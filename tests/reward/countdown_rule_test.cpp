@@ -104,7 +104,7 @@ TEST(CountdownRuleTest, OptionsChangeTheVerdict) {
   });
 }
 
-TEST(CountdownRuleTest, TargetFromAnswerAndMissingNumbersIsADataError) {
+TEST(CountdownRuleTest, TargetFromAnswerAndMissingNumbersIsUnscorable) {
   const auto rule = rule_from_yaml("{name: countdown}");
   data::Example ex = countdown({3, 5, 7}, 22);
   ex.target.reset();  // falls back to the integer answer
@@ -113,13 +113,10 @@ TEST(CountdownRuleTest, TargetFromAnswerAndMissingNumbersIsADataError) {
   ex.origin = "data/x.jsonl:4";
   Completion c;
   c.text = "<answer>3*5+7</answer>";
-  try {
-    rule->score(c, ex);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("data/x.jsonl:4"));
-    EXPECT_THAT(e.what(), HasSubstr("nums"));
-  }
+  const RuleResult r = rule->score(c, ex);
+  EXPECT_FALSE(r.scorable());
+  EXPECT_THAT(r.reason, HasSubstr("cannot score: example data/x.jsonl:4 has no numbers"));
+  EXPECT_THAT(r.reason, HasSubstr("nums"));
 }
 
 TEST(CountdownRuleTest, RejectedForArithmeticTask) {

@@ -72,12 +72,10 @@ TEST(LengthRuleTest, ErrorsNameTheProblem) {
   const auto rule = rule_from_yaml("{name: length, max_len: 100}");
   Completion c;
   c.text = "x";
-  try {
-    rule->score(c, data::Example{});
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("num_tokens"));
-  }
+  // No token count: the rule cannot score it (NaN) and says what to give.
+  const RuleResult r = rule->score(c, data::Example{});
+  EXPECT_FALSE(r.scorable());
+  EXPECT_THAT(r.reason, HasSubstr("num_tokens"));
   try {
     rule_from_yaml("{name: length, max_len: 10, buffer: 20}");
     FAIL() << "no error";

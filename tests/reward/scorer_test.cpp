@@ -3,6 +3,8 @@
 #include "grpo/reward/scorer.h"
 #include "reward/rule_cases.h"
 
+#include <cmath>
+
 namespace grpo::reward {
 namespace {
 
@@ -27,6 +29,50 @@ Score score_text(const Scorer& s, const std::string& text, const data::Example& 
   c.text = text;
   c.num_tokens = num_tokens;
   return s.score(c, ex);
+}
+
+TEST(ScorerTest, UnscorableRulesAreLeftOutLikeTrlsNansum) {
+  const Scorer s = build_scorer(cfg_with_rules(
+      "    - {name: format, weight: 0.5}\n"
+      "    - {name: countdown, weight: 2.0}\n"
+      "    - {name: length, max_len: 100, buffer: 20}\n"));
+  data::Example no_nums = countdown_example();
+  no_nums.nums.clear();
+  // countdown cannot score it: the total is format's 0.5 * 1 + length's 0.
+  Score a = score_text(s, "<think>x</think><answer>3*5+7</answer>", no_nums, 10);
+  EXPECT_DOUBLE_EQ(a.total, 0.5);
+  EXPECT_TRUE(a.scorable());
+  EXPECT_TRUE(std::isnan(a.rules[1].value));
+  EXPECT_FALSE(a.correct);
+  // No rule can: countdown lacks numbers, length a token count; format alone is dropped here.
+  const Scorer only = build_scorer(cfg_with_rules(
+      "    - {name: countdown}\n    - {name: length, max_len: 100, buffer: 20}\n"));
+  Score b = score_text(only, "<answer>1</answer>", no_nums);
+  EXPECT_FALSE(b.scorable());
+  EXPECT_TRUE(std::isnan(b.total));
+  // The metrics are means over what could be scored.
+  Score c = score_text(s, "<think>x</think><answer>3*5+7</answer>", countdown_example(), 10);
+  const auto m = score_metrics(s, {a, c});
+  auto get = [&](const std::string& k) {
+    for (const auto& [key, v] : m)
+      if (key == k) return v;
+    ADD_FAILURE() << "no metric " << k;
+    return -1.0;
+  };
+  EXPECT_DOUBLE_EQ(get("reward/mean"), (0.5 + 2.5) / 2);
+  EXPECT_DOUBLE_EQ(get("reward/countdown"), 1.0);  // over the one sample it could score
+  EXPECT_DOUBLE_EQ(get("reward/format"), 1.0);
+  EXPECT_DOUBLE_EQ(get("acc/mean"), 0.5);
+  for (const auto& [key, v] : m) EXPECT_NE(key, "reward/unscorable_frac");
+  const auto m2 =
+      score_metrics(only, {b, score_text(only, "<answer>1</answer>", countdown_example(), 5)});
+  bool found = false;
+  for (const auto& [key, v] : m2)
+    if (key == "reward/unscorable_frac") {
+      found = true;
+      EXPECT_DOUBLE_EQ(v, 0.5);
+    }
+  EXPECT_TRUE(found);
 }
 
 TEST(ScorerTest, WeightedTotalAndPerRuleValues) {

@@ -50,6 +50,11 @@ int64_t json_int(const nlohmann::json& v, const std::string& what,
 uint64_t json_uint(const nlohmann::json& v, const std::string& what,
                    uint64_t hi = std::numeric_limits<uint64_t>::max());
 
+// The kind of a value with its article, for "expected a string, got an array": "an array",
+// "an object", "a string", "a number", "a boolean", "null" (nlohmann's type_name() after a
+// fixed "a" gave "a array").
+std::string json_type_phrase(const nlohmann::json& v);
+
 // A short printable rendering of `v` for error messages: at most `max_chars` characters of
 // its JSON text (invalid UTF-8 replaced), "..." when cut. Safe on any value parse_json returns.
 std::string json_excerpt(const nlohmann::json& v, size_t max_chars = 60);

@@ -35,15 +35,26 @@ struct RuleResult {
   double value = 0.0;
   std::string reason;  // short and printable: "correct", "no <answer> block", "uses 5 (not given)"
   bool pass = false;   // the rule's criterion is fully met (right answer, right format)
+
+  // The rule cannot score this sample (the example lacks what it needs: a mixed dataset where
+  // only some rows have countdown numbers): value NaN, as TRL turns a reward function's None
+  // into NaN. The Scorer leaves it out of the total; see reward/scorer.h.
+  static RuleResult unscorable(std::string why);
+  bool scorable() const;
 };
 
 class RewardRule {
  public:
   virtual ~RewardRule() = default;
-  // Thread-safe (const, no shared mutable state). Throws Error only when the example lacks
-  // what the rule needs (e.g. countdown numbers): a data problem, not a completion problem.
+  // Thread-safe (const, no shared mutable state), never throws on any completion text. When the
+  // example lacks what the rule needs (e.g. countdown numbers) it returns
+  // RuleResult::unscorable(why) naming the example.
   virtual RuleResult score(const Completion& c, const data::Example& ex) const = 0;
   virtual RuleRole role() const = 0;
+  // Why this rule cannot score any completion of `ex` ("" when it can): what score() then
+  // returns as unscorable. Checked on the whole dataset before a run starts
+  // (reward::check_rules_fit), so it must be cheap and free of side effects.
+  virtual std::string cannot_score(const data::Example& ex) const { return ""; }
 };
 
 // The options of `reward.rules[index]`, each parsed from its YAML text on first read. Errors
