@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 
 namespace grpo::ckpt {
 namespace fs = std::filesystem;
@@ -187,26 +189,39 @@ int64_t checkpoint_step(const std::string& dir) {
 
 void verify(const std::string& dir) {
   const std::string mpath = (fs::path(dir) / kManifest).string();
-  std::ifstream in(mpath);
+  std::ifstream in(mpath, std::ios::binary);
   GRPO_CHECK(in, "checkpoint ", dir, ": missing ", kManifest, " (an incomplete checkpoint)");
-  nlohmann::json m = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  GRPO_CHECK(!m.is_discarded() && m.is_object() && m.contains("files") && m["files"].is_object(),
-             "checkpoint ", dir, ": ", kManifest, " is corrupt");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  nlohmann::json m;
+  try {
+    m = core::parse_json(text);  // bounded nesting (issue 18)
+  } catch (const Error& e) {
+    throw Error("checkpoint " + dir + ": " + kManifest + " is corrupt (" + e.what() + ")");
+  }
+  GRPO_CHECK(m.is_object() && m.contains("files") && m["files"].is_object(), "checkpoint ", dir,
+             ": ", kManifest, " is corrupt (expected an object with a \"files\" object)");
   for (const auto& [name, info] : m["files"].items()) {
+    GRPO_CHECK(!name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos,
+               "checkpoint ", dir, ": ", kManifest, " lists '", name,
+               "', which is not a file name in the checkpoint (corrupt)");
+    const std::string entry = "checkpoint " + dir + ": " + kManifest + " entry for " + name;
+    GRPO_CHECK(info.is_object() && info.contains("bytes") && info.contains("hash"), entry,
+               " is corrupt (expected bytes and hash)");
+    const uint64_t want = core::json_uint(info["bytes"], entry + ": 'bytes'");
+    GRPO_CHECK(info["hash"].is_string(), entry, ": 'hash': expected a string, got ",
+               core::json_excerpt(info["hash"]));
     const std::string p = (fs::path(dir) / name).string();
     GRPO_CHECK(fs::exists(p), "checkpoint ", dir, ": file ", name, " is missing");
-    GRPO_CHECK(info.is_object() && info.contains("bytes") && info.contains("hash"), "checkpoint ",
-               dir, ": ", kManifest, " entry for ", name, " is corrupt");
     const uint64_t bytes = fs::file_size(p);
-    GRPO_CHECK(bytes == info["bytes"].get<uint64_t>(), "checkpoint ", dir, ": file ", name,
-               " has ", bytes, " bytes, the manifest says ", info["bytes"].get<uint64_t>(),
-               " (truncated or overwritten)");
+    GRPO_CHECK(bytes == want, "checkpoint ", dir, ": file ", name, " has ", bytes,
+               " bytes, the manifest says ", want, " (truncated or overwritten)");
     GRPO_CHECK(hex64(hash_file(p)) == info["hash"].get<std::string>(), "checkpoint ", dir,
                ": file ", name, " does not match its hash in the manifest (corrupt)");
   }
 }
 
-std::optional<std::string> find_resume_checkpoint(const std::string& run_dir) {
+std::optional<std::string> find_resume_checkpoint(const std::string& run_dir,
+                                                  const ContentCheck& check) {
   std::vector<std::string> candidates;
   if (auto p = latest_pointer(run_dir)) candidates.push_back(*p);
   const auto steps = list_checkpoints(run_dir);
@@ -220,8 +235,11 @@ std::optional<std::string> find_resume_checkpoint(const std::string& run_dir) {
   for (const auto& c : candidates) {
     try {
       verify(c);
+      if (check) check(c);
       if (!reasons.empty()) spdlog::warn("resuming from the older checkpoint {}", c);
       return c;
+    } catch (const UsageError&) {
+      throw;  // about the command, not the checkpoint: an older one would not do either
     } catch (const Error& e) {
       spdlog::warn("cannot resume from {}: {}", c, e.what());
       reasons += std::string("\n  ") + e.what();

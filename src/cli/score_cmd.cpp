@@ -61,12 +61,8 @@ nlohmann::ordered_json score_line(const std::string& line, uint64_t lineno,
   reward::Completion c;
   const std::string& text = obj["completion"].get_ref<const std::string&>();
   c.text = text;
-  if (obj.contains("num_tokens")) {
-    const auto& n = obj["num_tokens"];
-    GRPO_CHECK(n.is_number_integer() && n.get<int64_t>() >= 0,
-               "field \"num_tokens\": expected a non-negative integer, got ", n.dump());
-    c.num_tokens = n.get<int64_t>();
-  }
+  if (obj.contains("num_tokens"))
+    c.num_tokens = core::json_int(obj["num_tokens"], "field \"num_tokens\"", 0);
   if (obj.contains("truncated")) {
     GRPO_CHECK(obj["truncated"].is_boolean(), "field \"truncated\": expected true or false");
     c.truncated = obj["truncated"].get<bool>();

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 #include "grpo/data/answer.h"
 
 namespace grpo::data {
@@ -66,23 +67,17 @@ nlohmann::json extract_answer(const nlohmann::json& value, const std::string& ex
 }
 
 void read_task_fields(const nlohmann::json& obj, Example* ex) {
+  // Range-checked (core::json_int): get<int64_t>() of an unsigned 2^64-1 gives -1, which "1-2"
+  // equals (issue 18).
   if (obj.contains("nums")) {
     const auto& n = obj["nums"];
     GRPO_CHECK(n.is_array() && !n.empty(), "field 'nums': expected a non-empty list of integers, "
                "got a ", type_name(n));
     ex->nums.clear();
-    for (const auto& v : n) {
-      GRPO_CHECK(v.is_number_integer() || v.is_number_unsigned(),
-                 "field 'nums': expected integers, got ", field_text(v));
-      GRPO_CHECK(v.is_number_integer(), "field 'nums': ", field_text(v), " is too large");
-      ex->nums.push_back(v.get<int64_t>());
-    }
+    for (size_t i = 0; i < n.size(); ++i)
+      ex->nums.push_back(core::json_int(n[i], "field 'nums': element " + std::to_string(i + 1)));
   }
-  if (obj.contains("target")) {
-    const auto& t = obj["target"];
-    GRPO_CHECK(t.is_number_integer(), "field 'target': expected an integer, got ", field_text(t));
-    ex->target = t.get<int64_t>();
-  }
+  if (obj.contains("target")) ex->target = core::json_int(obj["target"], "field 'target'");
 }
 
 void render_prompt(const text::PromptTemplate& tmpl, Example* ex) {
@@ -94,19 +89,10 @@ void render_prompt(const text::PromptTemplate& tmpl, Example* ex) {
   ex->prompt_opens_think = tmpl.opens_think();
 }
 
-std::string json_error_message(const std::exception& e) {
-  std::string m = e.what();
-  const size_t p = m.find("] ");
-  return p == std::string::npos ? m : m.substr(p + 2);
-}
-
 nlohmann::json parse_json_object(const std::string& line) {
-  nlohmann::json obj;
-  try {
-    obj = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("not valid JSON: " + json_error_message(e));
-  }
+  // Bounded nesting (core::parse_json): field_text() and nlohmann's dump() recurse once per
+  // level, and a line of ~70k '[' overflowed the stack (issue 18).
+  nlohmann::json obj = core::parse_json(line);
   GRPO_CHECK(obj.is_object(), "expected a JSON object, got a ", type_name(obj));
   return obj;
 }

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 #include "grpo/data/answer.h"
 #include "grpo/data/jsonl.h"
 
@@ -19,6 +20,7 @@ namespace {
 constexpr uint64_t kCountdownTag = 1, kArithmeticTag = 2;
 constexpr uint64_t kTrainTag = 1, kEvalTag = 2, kShuffleTag = 3;
 constexpr uint64_t kEvalIdBit = 1ull << 62;  // generated eval ids
+static_assert(PromptSource::kMaxTrainDraws == kEvalIdBit, "training ids stay below the eval ids");
 constexpr uint64_t kEvalFileIdBit = 1ull << 40;  // eval-file line ids
 // Draws per example before giving up on finding a problem outside the eval set (or, for the
 // eval set, one not drawn before): only a tiny problem space runs out.
@@ -256,6 +258,8 @@ std::vector<Example> PromptSource::next_batch(int64_t n) {
   out.reserve(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     if (task_ != "jsonl") {
+      GRPO_CHECK(next_ < kMaxTrainDraws, "data: the generated training stream is exhausted at "
+                 "index 2^62 (the generated eval ids start there)");
       out.push_back(next_generated_train(next_++));
       continue;
     }
@@ -285,9 +289,9 @@ nlohmann::json PromptSource::state() const {
   return s;
 }
 
-void PromptSource::restore(const nlohmann::json& s) {
-  const std::string what = "data cursor " + s.dump(-1, ' ', false,
-                                                   nlohmann::json::error_handler_t::replace);
+PromptSource::Cursor PromptSource::parse_cursor(const nlohmann::json& s, uint64_t max_drawn,
+                                                const std::string& bound) const {
+  const std::string what = "data cursor " + core::json_excerpt(s, 200);
   GRPO_CHECK(s.is_object() && s.contains("kind") && s["kind"].is_string() &&
                  s.contains("fingerprint") && s["fingerprint"].is_string(),
              what, ": not a data cursor (expected kind and fingerprint)");
@@ -296,17 +300,41 @@ void PromptSource::restore(const nlohmann::json& s) {
   GRPO_CHECK(s["fingerprint"] == fingerprint_, what, ": saved for different data (fingerprint ",
              s["fingerprint"].get<std::string>(), ", this run's is ", fingerprint_,
              "): run.seed, the data files or data.* keys changed since it was saved");
+  // Every index drawn so far is below the cursor, and training ids must stay below 2^62, where
+  // the generated eval ids start (kEvalIdBit).
+  const uint64_t hi = std::min(max_drawn, kMaxTrainDraws);
+  const std::string why = bound.empty() ? "" : " (at most " + bound + ")";
+  Cursor c;
   if (task_ != "jsonl") {
-    GRPO_CHECK(s.contains("next") && s["next"].is_number_unsigned(), what, ": no valid 'next'");
-    next_ = s["next"].get<uint64_t>();
+    GRPO_CHECK(s.contains("next"), what, ": no 'next'");
+    c.next = core::json_uint(s["next"], "data cursor 'next'" + why, hi);
+    return c;
+  }
+  const uint64_t n = train_.size();  // >= 1 (checked when the data was loaded)
+  GRPO_CHECK(s.contains("epoch") && s.contains("position"), what, ": no 'epoch' and 'position'");
+  c.epoch = static_cast<int64_t>(core::json_uint(s["epoch"], "data cursor 'epoch'" + why, hi / n));
+  c.position = static_cast<int64_t>(core::json_uint(
+      s["position"], "data cursor 'position' (" + std::to_string(n) + " training examples)", n));
+  const uint64_t drawn = static_cast<uint64_t>(c.epoch) * n + static_cast<uint64_t>(c.position);
+  GRPO_CHECK(drawn <= hi, "data cursor: epoch ", c.epoch, ", position ", c.position, " of ", n,
+             " training examples is ", drawn, " drawn, more than ", hi, why);
+  return c;
+}
+
+void PromptSource::check_state(const nlohmann::json& state, uint64_t max_drawn,
+                               const std::string& bound) const {
+  parse_cursor(state, max_drawn, bound);
+}
+
+void PromptSource::restore(const nlohmann::json& state, uint64_t max_drawn,
+                           const std::string& bound) {
+  const Cursor c = parse_cursor(state, max_drawn, bound);
+  if (task_ != "jsonl") {
+    next_ = c.next;
     return;
   }
-  GRPO_CHECK(s.contains("epoch") && s["epoch"].is_number_integer() && s["epoch"] >= 0 &&
-                 s.contains("position") && s["position"].is_number_integer() &&
-                 s["position"] >= 0 && s["position"] <= static_cast<int64_t>(train_.size()),
-             what, ": no valid 'epoch' and 'position' (", train_.size(), " training examples)");
-  epoch_ = s["epoch"].get<int64_t>();
-  position_ = s["position"].get<int64_t>();
+  epoch_ = c.epoch;
+  position_ = c.position;
   shuffle_epoch();
 }
 

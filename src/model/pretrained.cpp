@@ -6,11 +6,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 #include "grpo/model/safetensors.h"
 
 namespace grpo::model {
@@ -19,6 +21,8 @@ namespace {
 
 using json = nlohmann::json;
 
+constexpr int64_t kMaxConfigInt = std::numeric_limits<int32_t>::max();
+
 // Typed access to config.json keys, naming the file and key in every error.
 class Reader {
  public:
@@ -26,11 +30,11 @@ class Reader {
 
   bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
 
+  // Sizes, counts, layer indices and steps: non-negative, and in int32 range in every
+  // transformers config (range-checked: get<int64_t>() of 2^64-1 is -1, issue 18).
   int64_t integer(const char* key) const {
     require(key);
-    const json& v = j_[key];
-    GRPO_CHECK(v.is_number_integer(), path_, ": '", key, "' must be an integer, got ", v.dump());
-    return v.get<int64_t>();
+    return core::json_int(j_[key], path_ + ": '" + key + "'", 0, kMaxConfigInt);
   }
   int64_t integer(const char* key, int64_t fallback) const {
     return has(key) ? integer(key) : fallback;
@@ -38,19 +42,20 @@ class Reader {
   double number(const char* key, double fallback) const {
     if (!has(key)) return fallback;
     const json& v = j_[key];
-    GRPO_CHECK(v.is_number(), path_, ": '", key, "' must be a number, got ", v.dump());
+    GRPO_CHECK(v.is_number(), path_, ": '", key, "' must be a number, got ", core::json_excerpt(v));
     return v.get<double>();
   }
   bool boolean(const char* key, bool fallback) const {
     if (!has(key)) return fallback;
     const json& v = j_[key];
-    GRPO_CHECK(v.is_boolean(), path_, ": '", key, "' must be true or false, got ", v.dump());
+    GRPO_CHECK(v.is_boolean(), path_, ": '", key, "' must be true or false, got ",
+               core::json_excerpt(v));
     return v.get<bool>();
   }
   std::string string(const char* key, const std::string& fallback) const {
     if (!has(key)) return fallback;
     const json& v = j_[key];
-    GRPO_CHECK(v.is_string(), path_, ": '", key, "' must be a string, got ", v.dump());
+    GRPO_CHECK(v.is_string(), path_, ": '", key, "' must be a string, got ", core::json_excerpt(v));
     return v.get<std::string>();
   }
   const json& at(const char* key) const { return j_[key]; }
@@ -58,23 +63,14 @@ class Reader {
     GRPO_CHECK(has(key), path_, ": missing '", key, "'");
   }
   [[noreturn]] void unsupported(const char* key, const std::string& why) const {
-    throw UsageError(detail::concat(path_, ": '", key, "' = ", j_[key].dump(), ": ", why));
+    throw UsageError(
+        detail::concat(path_, ": '", key, "' = ", core::json_excerpt(j_[key]), ": ", why));
   }
 
  private:
   const json& j_;
   std::string path_;
 };
-
-json parse_json_file(const std::string& path) {
-  std::ifstream in(path);
-  GRPO_CHECK(in, path, ": cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw Error(detail::concat(path, ": malformed JSON: ", e.what()));
-  }
-}
 
 std::string dtype_json_name(at::ScalarType t) {
   switch (t) {
@@ -88,7 +84,7 @@ std::string dtype_json_name(at::ScalarType t) {
 }  // namespace
 
 config::ModelConfig read_hf_config(const std::string& path) {
-  const json j = parse_json_file(path);
+  const json j = core::parse_json_file(path);
   GRPO_CHECK(j.is_object(), path, ": expected a JSON object");
   const Reader r(j, path);
   const std::string type = r.string("model_type", "");
@@ -136,10 +132,10 @@ config::ModelConfig read_hf_config(const std::string& path) {
   std::set<int64_t> mlp_only;
   if (r.has("mlp_only_layers")) {
     GRPO_CHECK(r.at("mlp_only_layers").is_array(), path, ": 'mlp_only_layers' must be a list");
-    for (const auto& v : r.at("mlp_only_layers")) {
-      GRPO_CHECK(v.is_number_integer(), path, ": 'mlp_only_layers' entries must be integers");
-      mlp_only.insert(v.get<int64_t>());
-    }
+    const json& list = r.at("mlp_only_layers");
+    for (size_t i = 0; i < list.size(); ++i)
+      mlp_only.insert(core::json_int(
+          list[i], path + ": 'mlp_only_layers' entry " + std::to_string(i + 1), 0, kMaxConfigInt));
   }
   std::vector<bool> dense(c.num_layers);
   for (int64_t i = 0; i < c.num_layers; ++i)
@@ -149,9 +145,9 @@ config::ModelConfig read_hf_config(const std::string& path) {
   for (int64_t i = k; i < c.num_layers; ++i)
     if (dense[i])
       throw UsageError(detail::concat(
-          path, ": layer ", i, " is dense (mlp_only_layers ", r.at("mlp_only_layers").dump(),
-          ", decoder_sparse_step ", step, ") after MoE layers; grpo supports dense layers only "
-          "as the first k (first_k_dense)"));
+          path, ": layer ", i, " is dense (mlp_only_layers ",
+          core::json_excerpt(r.at("mlp_only_layers")), ", decoder_sparse_step ", step,
+          ") after MoE layers; grpo supports dense layers only as the first k (first_k_dense)"));
   c.first_k_dense = k;
   if (r.has("first_k_dense_replace") && r.integer("first_k_dense_replace") != k)
     r.unsupported("first_k_dense_replace",

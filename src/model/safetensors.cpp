@@ -9,12 +9,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 
 namespace grpo::model {
 namespace fs = std::filesystem;
@@ -107,8 +109,8 @@ ParsedHeader parse_header(const std::string& path) {
 
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
+    header = core::parse_json(text);  // bounded nesting (issue 18)
+  } catch (const Error& e) {
     throw Error(detail::concat(path, ": malformed JSON header: ", e.what()));
   }
   GRPO_CHECK(header.is_object(), path, ": malformed header: expected a JSON object, got ",
@@ -331,8 +333,8 @@ TensorMap load_sharded(const std::string& dir, const std::string& stem) {
   GRPO_CHECK(in, where, ": cannot open");
   nlohmann::json index;
   try {
-    index = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
+    index = core::parse_json(std::string(std::istreambuf_iterator<char>(in), {}));
+  } catch (const Error& e) {
     throw Error(detail::concat(where, ": malformed JSON: ", e.what()));
   }
   GRPO_CHECK(index.is_object() && index.contains("weight_map") && index["weight_map"].is_object(),

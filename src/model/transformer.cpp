@@ -355,4 +355,6 @@ double load_cv(const std::vector<at::Tensor>& expert_load) {
   return sum / double(expert_load.size());
 }
 
+bool is_routing_bias(const std::string& tensor_name) { return ends_with(tensor_name, kBiasName); }
+
 }  // namespace grpo::model

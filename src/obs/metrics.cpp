@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 
 namespace grpo::obs {
 
@@ -77,10 +78,15 @@ int64_t truncate_jsonl_after_step(const std::string& path, int64_t last_step) {
   int64_t n = 0;
   while (std::getline(in, line)) {
     if (in.eof()) break;  // no newline at the end: a torn last line, dropped
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j["step"].is_number())
+    // A line that is not a metrics line (not JSON, nested too deep, a step that is not a
+    // non-negative int64: 2^64-1 read by get<int64_t>() would be -1) is dropped.
+    try {
+      const nlohmann::json j = core::parse_json(line);
+      if (!j.is_object() || !j.contains("step")) continue;
+      if (core::json_int(j["step"], "step", 0) > last_step) continue;
+    } catch (const Error&) {
       continue;
-    if (j["step"].get<int64_t>() > last_step) continue;
+    }
     kept += line + "\n";
     ++n;
   }

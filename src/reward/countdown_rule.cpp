@@ -8,6 +8,7 @@
 #include <map>
 
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 #include "grpo/data/answer.h"
 #include "grpo/reward/excerpt.h"
 #include "grpo/reward/expression.h"
@@ -35,9 +36,18 @@ class CountdownRule : public RewardRule {
   std::string cannot_score(const data::Example& ex) const override {
     if (ex.nums.empty())
       return "example " + ex.origin + " has no numbers (a \"nums\" list of integers)";
-    if (!ex.target && !ex.answer.is_number_integer())
+    if (ex.target) return "";
+    if (!ex.answer.is_number_integer())
       return "example " + ex.origin +
              " has no target (an integer \"target\", or an integer \"answer\")";
+    // Range-checked: an unsigned 2^64-1 read by get<int64_t>() is -1 (issue 18). A number that
+    // does not fit is bad data, not a sample the rule cannot score: it is an error naming the
+    // example, so `grpo score` rejects the line and a run refuses the data before it starts.
+    try {
+      core::json_int(ex.answer, "example " + ex.origin + ": its answer (the target)");
+    } catch (const Error& e) {
+      throw Error(std::string("countdown rule: ") + e.what());
+    }
     return "";
   }
 

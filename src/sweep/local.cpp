@@ -22,6 +22,7 @@
 
 #include "grpo/ckpt/checkpoint.h"
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 #include "grpo/core/signals.h"
 
 namespace fs = std::filesystem;
@@ -70,9 +71,9 @@ nlohmann::json read_json_or_empty(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return nlohmann::json::object();
   try {
-    auto j = nlohmann::json::parse(read_text(path));
+    auto j = core::parse_json(read_text(path));  // bounded nesting (issue 18)
     if (j.is_object()) return j;
-  } catch (const nlohmann::json::exception&) {
+  } catch (const Error&) {
   }
   return nlohmann::json::object();  // not ours, or torn by a killed runner: start it over
 }

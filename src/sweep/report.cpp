@@ -13,7 +13,7 @@
 
 #include "grpo/config/loader.h"
 #include "grpo/core/error.h"
-#include "grpo/data/jsonl.h"
+#include "grpo/core/json.h"
 
 namespace fs = std::filesystem;
 
@@ -55,13 +55,15 @@ std::vector<nlohmann::json> read_steps(const std::string& path, SweepReport* rep
     std::string problem;
     nlohmann::json obj;
     try {
-      obj = nlohmann::json::parse(line);
+      obj = core::parse_json(line);  // bounded nesting (issue 18)
       if (!obj.is_object())
         problem = std::string("expected a JSON object, got a ") + obj.type_name();
-      else if (!obj.contains("step") || !obj["step"].is_number())
+      else if (!obj.contains("step"))
         problem = "no numeric \"step\" field";
-    } catch (const nlohmann::json::exception& e) {
-      problem = "not valid JSON: " + data::json_error_message(e);
+      else
+        core::json_int(obj["step"], "\"step\"", 0);
+    } catch (const Error& e) {
+      problem = e.what();
     }
     if (problem.empty()) {
       rows.push_back(std::move(obj));
@@ -103,7 +105,7 @@ void read_run(const std::string& run, VariantResult* v, SweepReport* report) {
   bool any_time = false;
   if (!metrics.empty()) {
     const nlohmann::json& last = metrics.back();
-    v->last_step = static_cast<int64_t>(number(last, "step"));
+    v->last_step = core::json_int(last["step"], "step", 0);  // checked by read_steps
     v->final_reward = number(last, "reward/mean");
     v->final_resp_len = number(last, "resp_len/mean");
     v->final_kl = number(last, "kl/mean");
@@ -114,7 +116,7 @@ void read_run(const std::string& run, VariantResult* v, SweepReport* report) {
   }
   int64_t last_eval_step = -1;
   for (const auto& e : evals) {
-    const int64_t step = static_cast<int64_t>(number(e, "step"));
+    const int64_t step = core::json_int(e["step"], "step", 0);  // checked by read_steps
     const double acc = number(e, "eval/acc_pass1");
     last_eval_step = step;
     v->eval_acc.emplace_back(step, acc);
@@ -134,7 +136,7 @@ void read_run(const std::string& run, VariantResult* v, SweepReport* report) {
   const std::string status_path = run + "/sweep_status.json";
   if (fs::exists(status_path)) {
     try {
-      const nlohmann::json st = nlohmann::json::parse(read_text(status_path));
+      const nlohmann::json st = core::parse_json(read_text(status_path));
       GRPO_CHECK(st.is_object() && st.contains("status") && st["status"].is_string(),
                  "expected an object with a string \"status\"");
       v->status = st["status"].get<std::string>();
@@ -142,7 +144,7 @@ void read_run(const std::string& run, VariantResult* v, SweepReport* report) {
       if (std::isfinite(w)) v->wall_s = w;
       return;
     } catch (const std::exception& e) {
-      report->warnings.push_back(status_path + ": ignored: " + data::json_error_message(e));
+      report->warnings.push_back(status_path + ": ignored: " + e.what());
     }
   }
   if (v->total_steps < 0) {
@@ -262,10 +264,11 @@ SweepReport load_sweep_report(const std::string& dir) {
   GRPO_USAGE_CHECK(fs::exists(path), path, ": not found (is ", dir,
                    " the output directory of `grpo sweep`?)");
   nlohmann::json doc;
+  const std::string text = read_text(path);
   try {
-    doc = nlohmann::json::parse(read_text(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw UsageError(path + ": not valid JSON: " + data::json_error_message(e));
+    doc = core::parse_json(text);  // bounded nesting (issue 18)
+  } catch (const Error& e) {
+    throw UsageError(path + ": " + e.what());
   }
   GRPO_USAGE_CHECK(doc.is_object(), path, ": expected a JSON object, got a ", doc.type_name());
   GRPO_USAGE_CHECK(doc.contains("variants") && doc["variants"].is_array(), path,
@@ -294,9 +297,11 @@ SweepReport load_sweep_report(const std::string& dir) {
       v.group = jv["group"];
     }
     if (jv.contains("seed") && !jv["seed"].is_null()) {
-      GRPO_USAGE_CHECK(jv["seed"].is_number_integer(), where, " (", v.name,
-                       "): \"seed\" must be an integer, got ", jv["seed"].dump());
-      v.seed = jv["seed"].get<int64_t>();
+      try {
+        v.seed = core::json_int(jv["seed"], where + " (" + v.name + "): \"seed\"", 0);
+      } catch (const Error& e) {
+        throw UsageError(e.what());
+      }
     }
     read_run((fs::path(dir) / v.name).string(), &v, &report);
     report.variants.push_back(std::move(v));

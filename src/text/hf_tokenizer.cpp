@@ -16,6 +16,7 @@
 
 #include "bpe.h"
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 #include "grpo/text/utf8.h"
 #include "regex_split.h"
 
@@ -95,10 +96,11 @@ class Fields {
     return v->get<bool>();
   }
   int64_t token_id(const json& v, const std::string& field) const {
-    if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
-        v.get<int64_t>() > std::numeric_limits<int32_t>::max())
+    try {
+      return core::json_int(v, field, 0, std::numeric_limits<int32_t>::max());
+    } catch (const Error&) {
       fail(field, "expected a token id (an integer from 0 to 2^31-1), got " + describe(v));
-    return v.get<int64_t>();
+    }
   }
 
  private:
@@ -558,9 +560,9 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json(std::string_view text,
                                                     const HfTokenRoles& roles) {
   json doc;
   try {
-    doc = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    throw Error(source + ": not valid JSON: " + e.what());
+    doc = core::parse_json(text);  // bounded nesting (issue 18)
+  } catch (const Error& e) {
+    throw Error(source + ": " + e.what());
   }
   auto impl = std::make_unique<Impl>();
   impl->source = source;
@@ -593,10 +595,11 @@ std::string role_name(const Fields& f, const json& cfg, const char* key) {
 }
 
 json parse_file(const fs::path& path) {
+  const std::string text = read_text(path);
   try {
-    return json::parse(read_text(path));
-  } catch (const json::exception& e) {
-    throw Error(path.string() + ": not valid JSON: " + e.what());
+    return core::parse_json(text);  // bounded nesting (issue 18)
+  } catch (const Error& e) {
+    throw Error(path.string() + ": " + e.what());
   }
 }
 

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "grpo/data/example.h"
 #include "grpo/data/prompt_source.h"
 #include "grpo/dist/communicator.h"
+#include "grpo/model/safetensors.h"
 #include "grpo/model/transformer.h"
 #include "grpo/obs/metrics.h"
 #include "grpo/reward/scorer.h"
@@ -31,6 +33,16 @@ struct Group {
   data::Example example;
   std::vector<rollout::Completion> completions;
   std::vector<reward::Score> scores;
+};
+
+// A checkpoint's contents, read and checked (Trainer::Impl::read_checkpoint) before any of it
+// is applied, so that a bad one can be passed over for the previous checkpoint.
+struct CheckpointContents {
+  std::string dir;
+  model::TensorMap weights, optimizer_state;
+  int64_t step = 0, optimizer_steps = 0, nonfinite_in_row = 0, nonfinite_total = 0;
+  double elapsed_s = 0;
+  nlohmann::json data;  // the data cursor
 };
 
 struct Trainer::Impl {
@@ -66,13 +78,22 @@ struct Trainer::Impl {
 
   // trainer_state.cpp
   void build(bool for_eval_only);
-  // Fresh start or resume (run.resume), every rank: rank 0 chooses the checkpoint and opens
-  // <run>/train.log before the model loads; the checkpoint is loaded once the model exists.
-  std::string start_run_dir();
-  void open_run_dir(const std::string& from);
-  std::optional<std::string> choose_start();  // rank 0: the checkpoint to resume, if any
+  // Fresh start or resume (run.resume), every rank. Before the model is built, rank 0
+  // chooses the checkpoint (its contents checked, falling back past bad ones), makes the run
+  // directory and opens <run>/train.log; once the model exists the checkpoint is applied.
+  struct RunStart {
+    std::string from;                             // the checkpoint, "" for a fresh start
+    std::optional<CheckpointContents> contents;   // rank 0: read and checked
+  };
+  RunStart start_run_dir();
+  void open_run_dir(RunStart start);
+  // Rank 0: the checkpoint to resume, if any, and (then) its contents, already checked.
+  std::optional<std::string> choose_start(std::optional<CheckpointContents>* contents);
   void save_checkpoint();
-  void load_checkpoint(const std::string& dir);
+  void check_resume_config(const std::string& dir) const;  // UsageError: trajectory keys differ
+  CheckpointContents read_checkpoint(const std::string& dir) const;  // Error: bad contents
+  void apply_checkpoint(CheckpointContents c);
+  void load_checkpoint(const std::string& dir);  // the three above
 
   // trainer.cpp
   obs::Metrics train_step();

@@ -11,6 +11,7 @@
 namespace grpo::ckpt {
 namespace {
 namespace fs = std::filesystem;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 std::string save(const std::string& run, int64_t step, const std::string& payload) {
@@ -83,6 +84,67 @@ TEST(CheckpointTest, CorruptNewestFallsBackToPrevious) {
   testing::write_file(d1 + "/model.bin", "bad");
   EXPECT_THAT(error_of([&] { find_resume_checkpoint(run); }), HasSubstr("none is intact"));
   EXPECT_FALSE(find_resume_checkpoint(testing::fresh_dir("ckpt_empty")).has_value());
+}
+
+// A manifest with entries of the wrong type or out of range is corrupt (a grpo::Error naming
+// it, which resume falls back on), not a JSON type error or a wrapped size; one nested too deep
+// is refused before any recursive walk.
+TEST(CheckpointTest, MalformedManifestEntriesAreCorruptNotExceptions) {
+  const std::string run = testing::fresh_dir("ckpt_manifest_types");
+  const std::string d = save(run, 1, "abc");
+  const std::string good = testing::read_file(d + "/manifest.json");
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string m = good;
+    const size_t at = m.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    m.replace(at, from.size(), to);
+    testing::write_file(d + "/manifest.json", m);
+    return error_of([&] { verify(d); });
+  };
+  EXPECT_THAT(with("\"bytes\": 3", "\"bytes\": 18446744073709551619"),
+              AllOf(HasSubstr("manifest.json"), HasSubstr("model.bin")));
+  EXPECT_THAT(with("\"bytes\": 3", "\"bytes\": -1"),
+              AllOf(HasSubstr("manifest.json"), HasSubstr("'bytes'"), HasSubstr("got -1")));
+  EXPECT_THAT(with("\"bytes\": 3", "\"bytes\": \"3\""), HasSubstr("'bytes'"));
+  const size_t h = good.find("\"hash\": ");
+  ASSERT_NE(h, std::string::npos);
+  EXPECT_THAT(with(good.substr(h, 26), "\"hash\": 5"),
+              AllOf(HasSubstr("manifest.json"), HasSubstr("'hash'")));
+  EXPECT_THAT(with("\"model.bin\"", "\"../model.bin\""),
+              HasSubstr("'../model.bin', which is not a file name"));
+  testing::write_file(d + "/manifest.json",
+                      "{\"files\": " + std::string(1000000, '[') + std::string(1000000, ']') + "}");
+  EXPECT_THAT(error_of([&] { verify(d); }),
+              AllOf(HasSubstr("manifest.json"), HasSubstr("nested deeper than 100")));
+  // Every rejection above is a grpo::Error, so resume falls back on it.
+  save(run, 2, "def");
+  testing::write_file(checkpoint_dir(run, 2) + "/manifest.json", "{\"files\": {\"model.bin\": "
+                      "{\"bytes\": 3, \"hash\": 5}}}");
+  testing::write_file(d + "/manifest.json", good);
+  EXPECT_EQ(*find_resume_checkpoint(run), d);
+}
+
+// The caller's check of a checkpoint's contents (finite tensors, counters in range) rejects it
+// like a bad hash: a warning and the previous checkpoint. A UsageError is not about the
+// checkpoint and is passed on.
+TEST(CheckpointTest, ContentCheckFallsBackLikeABadHash) {
+  const std::string run = testing::fresh_dir("ckpt_content_check");
+  const std::string d1 = save(run, 1, "one");
+  const std::string d2 = save(run, 2, "two");
+  std::vector<std::string> checked;
+  const auto reject_2 = [&](const std::string& dir) {
+    checked.push_back(dir);
+    GRPO_CHECK(dir != d2, "model.bin holds NaN");
+  };
+  EXPECT_EQ(*find_resume_checkpoint(run, reject_2), d1);
+  EXPECT_EQ(checked, (std::vector<std::string>{d2, d1}));
+  EXPECT_THAT(error_of([&] {
+                find_resume_checkpoint(run, [](const std::string&) { throw Error("no good"); });
+              }),
+              AllOf(HasSubstr("none is intact"), HasSubstr("no good")));
+  EXPECT_THROW(find_resume_checkpoint(
+                   run, [](const std::string&) { throw UsageError("config changed"); }),
+               UsageError);
 }
 
 TEST(CheckpointTest, RetentionKeepsLastMultiplesAndLatest) {

@@ -251,6 +251,25 @@ TEST(GenerateCmdTest, OutputScoresTheSameThroughGrpoScore) {
   EXPECT_EQ(lines_of(sc.out)[0]["correct"], false);
 }
 
+// Issue 18, points 1 and 2: a prompt line nested ~70k deep crashed `grpo generate` (stack
+// overflow while the template fields were rendered); a target that does not fit was wrapped.
+TEST(GenerateCmdTest, DeepOrOutOfRangePromptLinesAreErrors) {
+  const std::string dir = testing::fresh_dir("generate_cmd_deep");
+  const std::string q = "{\"question\": \"q\", \"nums\": [1, 2], ";
+  const int n = 70000;
+  testing::write_file(dir + "/deep.jsonl", "{\"prompt\": \"a\"}\n" + q + "\"target\": 3, \"x\": " +
+                                               std::string(n, '[') + std::string(n, ']') + "}\n");
+  auto r = generate({"--prompts", dir + "/deep.jsonl"});
+  EXPECT_EQ(r.exit_code, 1) << r.err.substr(0, 2000);
+  EXPECT_THAT(r.err, HasSubstr(dir + "/deep.jsonl:2: JSON nested deeper than 100 levels"));
+  EXPECT_EQ(r.out, "");
+  testing::write_file(dir + "/big.jsonl", q + "\"target\": 18446744073709551615}\n");
+  r = generate({"--prompts", dir + "/big.jsonl"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(dir + "/big.jsonl:1: field 'target': expected a 64-bit signed "
+                               "integer, got 18446744073709551615"));
+}
+
 TEST(BenchRolloutCmdTest, OneJsonLineWithTheFigures) {
   const auto r = run_grpo({"bench", "rollout", "--config", source_path(kTiny), "model.path=",
                            "trainer.prompts_per_step=2", "rollout.group_size=3",

@@ -3,20 +3,25 @@
 // a checkpoint, SIGTERM) and resumed with the same command must give a bit-identical
 // model.safetensors and identical metrics.jsonl apart from wall-clock keys. Then the refusals:
 // a corrupt newest checkpoint (fallback to the previous one, loudly), a changed trajectory key,
-// run.resume=never on a used directory.
+// run.resume=never on a used directory, and checkpoints whose contents are bad although their
+// hashes match (non-finite tensors, a data cursor out of range, a deeply nested state file).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
 
+#include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "cli/train_run.h"
+#include "grpo/ckpt/checkpoint.h"
 
 namespace grpo {
 namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::read_jsonl;
 using testing::run_grpo;
 using testing::tiny_train_args;
@@ -162,6 +167,144 @@ TEST(ResumeTest, EveryCheckpointCorruptIsAnError) {
   r = run_grpo(tiny_train_args(out, 2));
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_THAT(r.err, HasSubstr("optimizer.safetensors"));
+}
+
+// ---- Checkpoints whose contents are bad but whose manifest matches (issue 18, point 10) ----
+
+// Replaces `name` in checkpoint `dir` by `bytes` and rewrites manifest.json with the new sizes
+// and hashes (the format of ckpt::PendingCheckpoint::commit), so that only the contents are bad.
+void rewrite_with_valid_manifest(const std::string& dir, const std::string& name,
+                                 const std::string& bytes) {
+  testing::write_file(dir + "/" + name, bytes);
+  nlohmann::ordered_json m =
+      nlohmann::ordered_json::parse(testing::read_file(dir + "/manifest.json"));
+  for (auto& [file, info] : m["files"].items()) {
+    const std::string p = dir + "/" + file;
+    char hex[17];
+    std::snprintf(hex, sizeof(hex), "%016llx",
+                  static_cast<unsigned long long>(ckpt::hash_file(p)));
+    info["bytes"] = fs::file_size(p);
+    info["hash"] = hex;
+  }
+  testing::write_file(dir + "/manifest.json", m.dump(2) + "\n");
+  ckpt::verify(dir);  // the crafted checkpoint passes the integrity check
+}
+
+// `file` (a safetensors file) with element `index` of its first F32 tensor whose name contains
+// `tensor_part` set to `value`.
+std::string with_float(const std::string& file, const std::string& tensor_part, int64_t index,
+                       float value) {
+  std::string bytes = testing::read_file(file);
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  const auto header = nlohmann::json::parse(bytes.substr(8, n));
+  for (const auto& [name, info] : header.items()) {
+    if (name == "__metadata__" || info["dtype"] != "F32" ||
+        name.find(tensor_part) == std::string::npos)
+      continue;
+    const uint64_t begin = info["data_offsets"][0].get<uint64_t>();
+    std::memcpy(bytes.data() + 8 + n + begin + 4 * index, &value, 4);
+    return bytes;
+  }
+  ADD_FAILURE() << file << " has no F32 tensor named *" << tensor_part << "*";
+  return bytes;
+}
+
+// A 2-step run whose step-2 checkpoint `poison` rewrites, then the same command to 3 steps:
+// its result.
+testing::CommandResult resume_from_poisoned(const std::string& out,
+                                            const std::function<void(const std::string&)>& poison,
+                                            const std::vector<std::string>& extra = {}) {
+  auto r = run_grpo(tiny_train_args(out, 2));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  poison(out + "/r/checkpoints/step_2");
+  return run_grpo(tiny_train_args(out, 3, extra));
+}
+
+// What a resume that fell back from step 2 to step 1 printed and left.
+void expect_fell_back_to_step_1(const std::string& out, const testing::CommandResult& r) {
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("cannot resume from " + out + "/r/checkpoints/step_2"));
+  EXPECT_THAT(r.err, HasSubstr("resuming from the older checkpoint"));
+  EXPECT_THAT(r.err, HasSubstr("at step 1"));
+  EXPECT_LT(r.err.size(), 20000u);  // nothing huge echoed
+  // Steps 2 and 3 were redone from step 1.
+  EXPECT_EQ(read_jsonl(out + "/r/metrics.jsonl").size(), 3u);
+}
+
+TEST(ResumeTest, NonFiniteWeightsFallBackAndAreAnErrorWhenNamed) {
+  const std::string out = testing::fresh_dir("resume_nan_weights");
+  const std::string nan_bytes = [&] {
+    auto r = run_grpo(tiny_train_args(out, 2));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return with_float(out + "/r/checkpoints/step_2/model.safetensors", "embed_tokens", 5,
+                      std::numeric_limits<float>::quiet_NaN());
+  }();
+  const std::string step2 = out + "/r/checkpoints/step_2";
+  rewrite_with_valid_manifest(step2, "model.safetensors", nan_bytes);
+  const std::string metrics = testing::read_file(out + "/r/metrics.jsonl");
+  // Named explicitly: a clear error, no fallback to another checkpoint, the run untouched.
+  auto r = run_grpo(tiny_train_args(out, 3, {"run.resume=" + step2}));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(step2));
+  EXPECT_THAT(r.err, HasSubstr("model.safetensors: tensor 'model.embed_tokens.weight' holds 1 "
+                               "NaN/Inf value"));
+  EXPECT_THAT(r.err, Not(HasSubstr("resumed from")));
+  EXPECT_EQ(testing::read_file(out + "/r/metrics.jsonl"), metrics);
+  // run.resume=auto: the previous checkpoint, with a warning naming the reason.
+  r = run_grpo(tiny_train_args(out, 3));
+  EXPECT_THAT(r.err, HasSubstr("model.safetensors: tensor 'model.embed_tokens.weight' holds 1 "
+                               "NaN/Inf value"));
+  expect_fell_back_to_step_1(out, r);
+}
+
+TEST(ResumeTest, NonFiniteOptimizerStateFallsBack) {
+  const std::string out = testing::fresh_dir("resume_inf_optimizer");
+  const auto r = resume_from_poisoned(out, [](const std::string& dir) {
+    rewrite_with_valid_manifest(dir, "optimizer.safetensors",
+                                with_float(dir + "/optimizer.safetensors", "exp_avg_sq", 0,
+                                           std::numeric_limits<float>::infinity()));
+  });
+  EXPECT_THAT(r.err, HasSubstr("optimizer.safetensors: tensor '"));
+  EXPECT_THAT(r.err, HasSubstr("exp_avg_sq' holds 1 NaN/Inf value"));
+  expect_fell_back_to_step_1(out, r);
+}
+
+// The data cursor `next` of a generator: 2^64-1 was accepted (and 2^62 and up collide with
+// the eval ids); more than the steps could have drawn (2 steps x 2 prompts) is refused too.
+TEST(ResumeTest, DataCursorOutOfRangeFallsBack) {
+  for (const std::string next : {"18446744073709551615", "5"}) {
+    SCOPED_TRACE(next);
+    const std::string out = testing::fresh_dir("resume_bad_cursor_" + next);
+    const auto r = resume_from_poisoned(out, [&](const std::string& dir) {
+      nlohmann::ordered_json st =
+          nlohmann::ordered_json::parse(testing::read_file(dir + "/trainer_state.json"));
+      ASSERT_EQ(st["data"]["next"], 4);  // 2 steps x trainer.prompts_per_step 2
+      std::string text = st.dump(2);
+      const std::string from = "\"next\": 4";
+      ASSERT_NE(text.find(from), std::string::npos);
+      text.replace(text.find(from), from.size(), "\"next\": " + next);
+      rewrite_with_valid_manifest(dir, "trainer_state.json", text);
+    });
+    EXPECT_THAT(r.err, HasSubstr("trainer_state.json: data cursor 'next' (at most what 2 steps "
+                                 "of 2 prompts draw): expected an integer in [0, 4], got " + next));
+    expect_fell_back_to_step_1(out, r);
+  }
+}
+
+TEST(ResumeTest, DeeplyNestedTrainerStateFallsBack) {
+  const std::string out = testing::fresh_dir("resume_deep_state");
+  const auto r = resume_from_poisoned(out, [](const std::string& dir) {
+    // Inside the data cursor, whose error message rendered it with nlohmann's recursive dump().
+    std::string text = testing::read_file(dir + "/trainer_state.json");
+    const std::string data = "\"data\": {";
+    ASSERT_NE(text.find(data), std::string::npos);
+    text.insert(text.find(data) + data.size(),
+                "\"x\": " + std::string(1000000, '[') + std::string(1000000, ']') + ", ");
+    rewrite_with_valid_manifest(dir, "trainer_state.json", text);
+  });
+  EXPECT_THAT(r.err, HasSubstr("trainer_state.json: JSON nested deeper than 100 levels"));
+  expect_fell_back_to_step_1(out, r);
 }
 
 TEST(ResumeTest, ChangedTrajectoryKeyIsRefused) {

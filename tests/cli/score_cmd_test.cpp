@@ -88,6 +88,65 @@ TEST(ScoreCmdTest, BadLinesAreNamedAndTheRestScored) {
                                "first: <stdin>:4: countdown: cannot score"));
 }
 
+// Issue 18, point 1: integers that do not fit were wrapped (2^64-1 became -1, which "1-2"
+// equals; 2^63 became -2^63) and scored wrong answers as right. Each is refused, naming the
+// field and the line.
+TEST(ScoreCmdTest, IntegersThatDoNotFitAreRefusedNotWrapped) {
+  const std::string input =
+      "{\"completion\": \"<answer>1-2</answer>\", \"nums\": [1, 2], "
+      "\"target\": 18446744073709551615}\n"
+      "{\"completion\": \"<answer>1-2</answer>\", \"nums\": [1, 2], "
+      "\"target\": 9223372036854775808}\n"
+      "{\"completion\": \"<answer>1-2</answer>\", \"nums\": [1, 18446744073709551615], "
+      "\"target\": -1}\n"
+      "{\"completion\": \"<answer>1-2</answer>\", \"nums\": [1, 2], "
+      "\"answer\": 18446744073709551615}\n"
+      "{\"completion\": \"<answer>1-2</answer>\", \"nums\": [1, 2], \"target\": -1, "
+      "\"num_tokens\": 18446744073709551615}\n"
+      "{\"completion\": \"<answer>1-2</answer>\", \"nums\": [1, 2], \"target\": -1}\n";
+  const auto r = run_grpo({"score", source_path("configs/r1zero_tiny_countdown.yaml")}, input);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  // Only the last line, whose target really is -1, is scored (and right).
+  const auto out = lines_of(r.out);
+  ASSERT_EQ(out.size(), 1u) << r.out;
+  EXPECT_EQ(out[0]["line"], 6);
+  EXPECT_EQ(out[0]["rules"]["countdown"]["reason"], "correct");
+  EXPECT_THAT(r.err, HasSubstr("<stdin>:1: field 'target': expected a 64-bit signed integer, got "
+                               "18446744073709551615"));
+  EXPECT_THAT(r.err, HasSubstr("<stdin>:2: field 'target'"));
+  EXPECT_THAT(r.err, HasSubstr("got 9223372036854775808"));
+  EXPECT_THAT(r.err, HasSubstr("<stdin>:3: field 'nums'"));
+  EXPECT_THAT(r.err, HasSubstr("<stdin>:4: countdown rule: example <stdin>:4: its answer (the "
+                               "target): expected a 64-bit signed integer"));
+  EXPECT_THAT(r.err, HasSubstr("<stdin>:5: field \"num_tokens\""));
+  EXPECT_THAT(r.err, HasSubstr("5 bad lines of 6"));
+}
+
+// Issue 18, point 2: a line nested ~70k deep overflowed the stack (SIGSEGV) and the scores of
+// the lines before it were lost. It is a bad line like any other.
+TEST(ScoreCmdTest, DeeplyNestedLineIsABadLineNotACrash) {
+  const std::string good =
+      "{\"completion\": \"<answer>3*5+7</answer>\", \"nums\": [3, 5, 7], \"target\": 22}\n";
+  const int n = 70000;
+  const std::string deep_target = "{\"completion\": \"x\", \"nums\": [1], \"target\": " +
+                                  std::string(n, '[') + std::string(n, ']') + "}\n";
+  std::string deep_id = "{\"completion\": \"x\", \"nums\": [1], \"target\": 1, \"id\": ";
+  for (int i = 0; i < n; ++i) deep_id += "{\"a\":";
+  deep_id += "1" + std::string(n, '}') + "}\n";
+  const std::string dir = testing::fresh_dir("score_cmd_deep");
+  testing::write_file(dir + "/in.jsonl", good + deep_target + deep_id + good);
+  const auto r = run_grpo({"score", source_path("configs/r1zero_tiny_countdown.yaml"), "--input",
+                           dir + "/in.jsonl"});
+  EXPECT_EQ(r.exit_code, 1) << r.err.substr(0, 2000);
+  const auto out = lines_of(r.out);
+  ASSERT_EQ(out.size(), 2u) << r.out.substr(0, 2000);
+  EXPECT_EQ(out[0]["line"], 1);
+  EXPECT_EQ(out[1]["line"], 4);
+  EXPECT_THAT(r.err, HasSubstr(dir + "/in.jsonl:2: JSON nested deeper than 100 levels"));
+  EXPECT_THAT(r.err, HasSubstr(dir + "/in.jsonl:3: JSON nested deeper than 100 levels"));
+  EXPECT_LT(r.err.size(), 2000u);  // the line is not echoed
+}
+
 TEST(ScoreCmdTest, BadRuleConfigExits2) {
   const auto r = run_grpo({"score", source_path("configs/r1zero_tiny.yaml"),
                            "reward.rules=[{name: formatt}]"}, "");

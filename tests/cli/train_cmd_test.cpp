@@ -141,6 +141,48 @@ TEST(TrainCmdTest, LogGoesToTrainLogToo) {
   EXPECT_THAT(log, HasSubstr("rollout.group_size"));
 }
 
+// Issue 18, points 1 and 2: with data.task=jsonl, a line nested ~70k deep crashed `grpo train`
+// (SIGSEGV, even with data.skip_bad_lines) and a target of 2^64-1 was read as -1. Both are bad
+// lines: an error naming FILE:LINE, or skipped and counted with data.skip_bad_lines.
+TEST(TrainCmdTest, JsonlLinesTooDeepOrOutOfRangeAreBadLines) {
+  const std::string out = testing::fresh_dir("train_cmd_jsonl_bad");
+  std::string text;
+  for (int i = 0; i < 4; ++i)
+    text += "{\"question\": \"What is " + std::to_string(i) + " + 1?\", \"answer\": " +
+            std::to_string(i + 1) + "}\n";
+  const int n = 70000;
+  text += "{\"question\": \"deep\", \"answer\": 1, \"x\": " + std::string(n, '[') +
+          std::string(n, ']') + "}\n";
+  text += "{\"question\": \"big\", \"answer\": 1, \"target\": 18446744073709551615}\n";
+  for (int i = 4; i < 8; ++i)
+    text += "{\"question\": \"What is " + std::to_string(i) + " + 1?\", \"answer\": " +
+            std::to_string(i + 1) + "}\n";
+  const std::string data = out + "/train.jsonl";
+  testing::write_file(data, text);
+  const std::vector<std::string> jsonl = {"data.task=jsonl", "data.train_path=" + data};
+  auto r = run_grpo(tiny_train_args(out, 1, jsonl));
+  EXPECT_EQ(r.exit_code, 1) << r.err.substr(0, 2000);
+  EXPECT_THAT(r.err, HasSubstr(data + ":5: JSON nested deeper than 100 levels"));
+  EXPECT_LT(r.err.size(), 4000u);  // the line is not echoed
+  EXPECT_FALSE(fs::exists(out + "/r/metrics.jsonl"));
+
+  std::vector<std::string> skip = jsonl;
+  skip.push_back("data.skip_bad_lines=true");
+  r = run_grpo(tiny_train_args(out, 1, skip));
+  ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 2000);
+  EXPECT_THAT(r.err, HasSubstr("skipped 2 bad lines of " + data));
+  EXPECT_THAT(r.err, HasSubstr(data + ":5: JSON nested deeper"));
+  EXPECT_EQ(read_jsonl(out + "/r/metrics.jsonl").size(), 1u);
+
+  // The out-of-range target alone is named with its line and field.
+  testing::write_file(data, text.substr(0, text.find("{\"question\": \"deep\"")) +
+                                text.substr(text.find("{\"question\": \"big\"")));
+  r = run_grpo(tiny_train_args(out, 1, jsonl));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(data + ":5: field 'target': expected a 64-bit signed integer, "
+                               "got 18446744073709551615"));
+}
+
 TEST(TrainCmdTest, BadConfigExitsWithTwo) {
   const std::string out = testing::fresh_dir("train_cmd_bad");
   auto r = run_grpo(tiny_train_args(out, 2, {"rollout.group_size=0"}));

@@ -37,6 +37,7 @@ TEST(JsonTest, DeepNestingIsRefusedNotACrash) {
 
 TEST(JsonTest, ParseErrorsLoseNlohmannsPrefix) {
   const std::string e = error_of([] { parse_json("{\"a\": }"); });
+  // nlohmann's own text follows, with the position (useful in a long JSONL line).
   EXPECT_THAT(e, HasSubstr("not valid JSON: parse error at line 1, column 7: syntax error"));
   EXPECT_THAT(e, ::testing::Not(HasSubstr("json.exception")));
 }

@@ -77,16 +77,27 @@ TEST(JsonlTest, BadLinesNameFileAndLine) {
       {"{\"question\": \"q\", \"answer\": {\"a\": 1}}", "field 'answer': expected a string, a number"},
       {"{\"question\": \"q\", \"answer\": []}", "an empty list"},
       {"{\"question\": \"q\", \"answer\": 1, \"nums\": \"3 5\"}", "field 'nums': expected a non-empty list"},
-      {"{\"question\": \"q\", \"answer\": 1, \"nums\": [1.5]}", "field 'nums': expected integers, got 1.5"},
-      {"{\"question\": \"q\", \"answer\": 1, \"target\": \"7\"}", "field 'target': expected an integer"},
+      {"{\"question\": \"q\", \"answer\": 1, \"nums\": [1.5]}",
+       "field 'nums': element 1: expected a 64-bit signed integer, got 1.5"},
+      {"{\"question\": \"q\", \"answer\": 1, \"target\": \"7\"}",
+       "field 'target': expected a 64-bit signed integer, got \"7\""},
+      // Issue 18, point 1: integers that do not fit int64 were wrapped (2^64-1 to -1).
+      {"{\"question\": \"q\", \"answer\": 1, \"target\": 18446744073709551615}",
+       "field 'target': expected a 64-bit signed integer, got 18446744073709551615"},
+      {"{\"question\": \"q\", \"answer\": 1, \"nums\": [3, 9223372036854775808]}",
+       "field 'nums': element 2: expected a 64-bit signed integer, got 9223372036854775808"},
+      // Issue 18, point 2: ~70k levels overflowed the stack in the field rendering.
+      {"{\"question\": \"q\", \"answer\": 1, \"x\": " + std::string(70000, '[') +
+           std::string(70000, ']') + "}",
+       "JSON nested deeper than 100 levels"},
       {"\xff\xfe", "not valid JSON"},
   };
   for (const auto& r : rows) {
-    SCOPED_TRACE(r.line);
+    SCOPED_TRACE(r.line.substr(0, 100));
     const std::string path = write("bad", "{\"question\": \"ok\", \"answer\": 1}\n\n" + r.line + "\n");
     try {
       load_jsonl(path, JsonlSpec{}, short_template(), 0);
-      FAIL() << "no error";
+      ADD_FAILURE() << "no error";  // and the other rows still run
     } catch (const Error& e) {
       EXPECT_THAT(e.what(), HasSubstr(path + ":3: "));
       EXPECT_THAT(e.what(), HasSubstr(r.what));

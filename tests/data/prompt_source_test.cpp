@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <set>
 
 #include "common/test_util.h"
@@ -14,6 +15,7 @@
 namespace grpo::data {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 config::Config cfg_of(const std::string& yaml) { return config::load_string(yaml, "data.yaml"); }
@@ -94,6 +96,68 @@ TEST(PromptSourceTest, CursorResumesExactly) {
     EXPECT_THAT(e.what(), HasSubstr("run.seed"));
   }
   EXPECT_THROW(b.restore(nlohmann::json{{"kind", "countdown"}, {"fingerprint", "x"}}), Error);
+}
+
+// Issue 18, point 10: a cursor of 2^64-1 was accepted; generated training ids must stay below
+// 2^62 (eval ids have bit 62 set), and a JSONL epoch of 2^64-1 was read as -1.
+TEST(PromptSourceTest, CursorOutOfRangeIsRefused) {
+  const config::Config cfg = cfg_of("run:\n  seed: 3\ndata:\n  task: arithmetic\n  eval_size: 3\n");
+  PromptSource a(cfg);
+  nlohmann::json state = a.state();
+  for (const uint64_t next : {std::numeric_limits<uint64_t>::max(), (uint64_t{1} << 62) + 1}) {
+    state["next"] = next;
+    EXPECT_THAT(testing::error_of([&] { a.restore(state); }),
+                AllOf(HasSubstr("data cursor 'next'"), HasSubstr("got " + std::to_string(next))));
+  }
+  state["next"] = uint64_t{1} << 62;  // the whole id space drawn: restorable, but nothing more
+  a.restore(state);
+  EXPECT_THAT(testing::error_of([&] { a.next_batch(1); }), HasSubstr("2^62"));
+
+  const std::string dir = testing::fresh_dir("prompt_source_cursor");
+  testing::write_file(dir + "/train.jsonl", "{\"question\": \"a\", \"answer\": 1}\n"
+                                            "{\"question\": \"b\", \"answer\": 2}\n"
+                                            "{\"question\": \"c\", \"answer\": 3}\n");
+  PromptSource j(
+      cfg_of("data:\n  task: jsonl\n  train_path: " + dir + "/train.jsonl\n  eval_size: 1\n"));
+  nlohmann::json js = j.state();
+  for (const uint64_t epoch : {std::numeric_limits<uint64_t>::max(), uint64_t{1} << 63,
+                               uint64_t{1} << 62}) {
+    js["epoch"] = epoch;
+    EXPECT_THAT(testing::error_of([&] { j.restore(js); }), HasSubstr("data cursor 'epoch'"));
+  }
+  js["epoch"] = 1;
+  js["position"] = 3;  // past the 2 training examples
+  EXPECT_THAT(testing::error_of([&] { j.restore(js); }), HasSubstr("data cursor 'position'"));
+}
+
+// The caller's bound (the trainer's: what the checkpoint's steps can have drawn) is enforced,
+// and check_state() changes nothing.
+TEST(PromptSourceTest, CursorBeyondTheCallersBoundIsRefused) {
+  const config::Config cfg = cfg_of("run:\n  seed: 3\ndata:\n  task: arithmetic\n  eval_size: 3\n");
+  PromptSource a(cfg);
+  const std::string first = a.next_batch(4)[0].prompt;
+  const nlohmann::json state = a.state();
+  PromptSource b(cfg);
+  b.check_state(state, 4, "what 2 steps of 2 prompts draw");
+  EXPECT_THAT(testing::error_of([&] { b.restore(state, 3, "what 1 step of 3 prompts draw"); }),
+              HasSubstr("data cursor 'next' (at most what 1 step of 3 prompts draw): expected an "
+                        "integer in [0, 3], got 4"));
+  EXPECT_EQ(b.next_batch(1)[0].prompt, first);  // still at the start
+
+  const std::string dir = testing::fresh_dir("prompt_source_bound");
+  testing::write_file(dir + "/train.jsonl", "{\"question\": \"a\", \"answer\": 1}\n"
+                                            "{\"question\": \"b\", \"answer\": 2}\n"
+                                            "{\"question\": \"c\", \"answer\": 3}\n");
+  const config::Config jcfg =
+      cfg_of("data:\n  task: jsonl\n  train_path: " + dir + "/train.jsonl\n  eval_size: 1\n");
+  PromptSource j(jcfg);
+  j.next_batch(3);  // 2 training examples: epoch 1, position 1
+  const nlohmann::json js = j.state();
+  PromptSource k(jcfg);
+  k.restore(js, 3);
+  EXPECT_THAT(testing::error_of([&] { k.restore(js, 2, "what 1 step of 2 prompts draw"); }),
+              HasSubstr("epoch 1, position 1 of 2 training examples is 3 drawn, more than 2 (at "
+                        "most what 1 step of 2 prompts draw)"));
 }
 
 TEST(PromptSourceTest, ArithmeticAndTemplates) {

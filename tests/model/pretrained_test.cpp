@@ -187,8 +187,21 @@ TEST(PretrainedTest, UnsupportedOrBrokenConfigJsonIsAClearError) {
               HasSubstr("layer 2 is dense"));
   EXPECT_THAT(with("\"num_experts\": 8,", ""), HasSubstr("missing 'num_experts'"));
   EXPECT_THAT(with("\"head_dim\": 12", "\"head_dim\": \"12\""),
-              HasSubstr("'head_dim' must be an integer"));
-  EXPECT_THAT(with("\"vocab_size\": 67\n}", "\"vocab_size\": 67"), HasSubstr("malformed JSON"));
+              HasSubstr("'head_dim': expected an integer in [0, 2147483647], got \"12\""));
+  // Issue 18, point 1: integers that do not fit were wrapped (2^64-1 became -1).
+  EXPECT_THAT(with("\"max_position_embeddings\": 64",
+                   "\"max_position_embeddings\": 18446744073709551615"),
+              AllOf(HasSubstr(path), HasSubstr("'max_position_embeddings': expected an integer in "
+                                               "[0, 2147483647], got 18446744073709551615")));
+  EXPECT_THAT(with("\"mlp_only_layers\": [\n    0\n  ]",
+                   "\"mlp_only_layers\": [0, 18446744073709551615]"),
+              AllOf(HasSubstr(path), HasSubstr("'mlp_only_layers' entry 2: expected an integer in "
+                                               "[0, 2147483647], got 18446744073709551615")));
+  EXPECT_THAT(with("\"vocab_size\": 67\n}", "\"vocab_size\": 67, \"x\": " +
+                                                std::string(70000, '[') + std::string(70000, ']') +
+                                                "\n}"),
+              AllOf(HasSubstr(path), HasSubstr("nested deeper than 100")));
+  EXPECT_THAT(with("\"vocab_size\": 67\n}", "\"vocab_size\": 67"), HasSubstr("not valid JSON"));
   // A vocabulary smaller than the tokenizer's cannot hold its ids.
   config::ModelConfig cfg;
   cfg.path = golden_dir();

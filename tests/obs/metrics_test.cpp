@@ -36,6 +36,18 @@ TEST(MetricsTest, TruncateKeepsStepsUpToCheckpointAndDropsTornLine) {
   EXPECT_EQ(truncate_jsonl_after_step(dir + "/absent.jsonl", 5), 0);
 }
 
+// Issue 18: a step of 2^64-1 was read as -1 and kept after a resume; a line nested too deep
+// for the recursive walks is not a metrics line either. Both are dropped.
+TEST(MetricsTest, TruncateDropsStepsThatDoNotFitAndDeepLines) {
+  const std::string dir = testing::fresh_dir("metrics_truncate_bad");
+  const std::string path = dir + "/metrics.jsonl";
+  testing::write_file(path, "{\"step\":1}\n{\"step\":18446744073709551615}\n{\"step\":1.5}\n" +
+                                std::string(70000, '[') + std::string(70000, ']') +
+                                "\n{\"step\":2}\n{\"step\":3}\n");
+  EXPECT_EQ(truncate_jsonl_after_step(path, 2), 2);
+  EXPECT_EQ(testing::read_file(path), "{\"step\":1}\n{\"step\":2}\n");
+}
+
 TEST(MetricsTest, ProgressLineShowsStepBarAndMetrics) {
   Metrics m;
   m.set("reward/mean", 0.5);

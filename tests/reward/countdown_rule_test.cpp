@@ -1,5 +1,6 @@
 // Table-driven tests of the `countdown` rule and its expression parser: right, wrong,
 // malformed and adversarial answers with the value and reason computed by hand.
+#include "common/test_util.h"
 #include "grpo/reward/expression.h"
 #include "reward/rule_cases.h"
 
@@ -117,6 +118,26 @@ TEST(CountdownRuleTest, TargetFromAnswerAndMissingNumbersIsUnscorable) {
   EXPECT_FALSE(r.scorable());
   EXPECT_THAT(r.reason, HasSubstr("cannot score: example data/x.jsonl:4 has no numbers"));
   EXPECT_THAT(r.reason, HasSubstr("nums"));
+}
+
+// Issue 18, point 1: an unsigned answer of 2^64-1 was read as the target -1, which "1-2" equals.
+TEST(CountdownRuleTest, AnswerThatDoesNotFitIsAnErrorNotATarget) {
+  const auto rule = rule_from_yaml("{name: countdown}");
+  data::Example ex = countdown({1, 2}, 0);
+  ex.target.reset();
+  ex.origin = "data/x.jsonl:7";
+  ex.answer = nlohmann::json::parse("18446744073709551615");
+  Completion c;
+  c.text = "<answer>1-2</answer>";
+  // Before: read as the target -1, so "1-2" scored as right.
+  EXPECT_EQ(testing::error_of([&] { rule->score(c, ex); }),
+            "countdown rule: example data/x.jsonl:7: its answer (the target): expected a 64-bit "
+            "signed integer, got 18446744073709551615");
+  EXPECT_EQ(testing::error_of([&] { rule->cannot_score(ex); }),
+            "countdown rule: example data/x.jsonl:7: its answer (the target): expected a 64-bit "
+            "signed integer, got 18446744073709551615");
+  ex.answer = -1;
+  run_cases(*rule, ex, {{"<answer>1-2</answer>", 1, "correct"}});
 }
 
 TEST(CountdownRuleTest, RejectedForArithmeticTask) {

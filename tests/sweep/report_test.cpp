@@ -308,6 +308,25 @@ TEST(SweepReportTest, StatusFileAndCorruptLines) {
   EXPECT_THAT(read_file(dir + "/report.md"), HasSubstr("| 1/3 | 0.200 ± — |"));
 }
 
+// Issue 18: a metrics line whose step does not fit int64 (2^64-1 was read as -1) or that nests
+// too deep is a corrupt line, named and skipped.
+TEST(SweepReportTest, StepsThatDoNotFitAndDeepLinesAreCorruptLines) {
+  const std::string dir = make_sweep("sweep_report_bad_steps");
+  const std::string a1 = dir + "/" + kGroupA + ",seed=1";
+  std::string m = read_file(a1 + "/metrics.jsonl");
+  m += "{\"step\": 18446744073709551615, \"reward/mean\": 9}\n" + std::string(70000, '[') +
+       std::string(70000, ']') + "\n";
+  write_file(a1 + "/metrics.jsonl", m);
+  const sweep::SweepReport r = sweep::load_sweep_report(dir);
+  EXPECT_EQ(r.bad_lines, 2);
+  EXPECT_EQ(variant(r, std::string(kGroupA) + ",seed=1").last_step, 3);
+  std::string all;
+  for (const auto& w : r.warnings) all += w + "\n";
+  EXPECT_THAT(all, HasSubstr(a1 + "/metrics.jsonl:4: \"step\": expected an integer >= 0, got "
+                             "18446744073709551615"));
+  EXPECT_THAT(all, HasSubstr(a1 + "/metrics.jsonl:5: JSON nested deeper than 100 levels"));
+}
+
 TEST(SweepReportTest, BadInputExitsTwoNamingTheFile) {
   const std::string dir = testing::fresh_dir("sweep_report_errors");
   auto res = run_grpo({"sweep-report", dir + "/nope"});
@@ -329,7 +348,13 @@ TEST(SweepReportTest, BadInputExitsTwoNamingTheFile) {
       {"{\"variants\": [{\"name\": \"../a\"}]}",
        "sweep.json: variants[0]: name \"../a\" is not a directory name"},
       {"{\"variants\": [{\"name\": \"a\", \"seed\": \"one\"}]}",
-       "sweep.json: variants[0] (a): \"seed\" must be an integer, got \"one\""},
+       "sweep.json: variants[0] (a): \"seed\": expected an integer >= 0, got \"one\""},
+      // Issue 18: 2^64-1 was read as -1 (no seed); nesting too deep crashed the parse's users.
+      {"{\"variants\": [{\"name\": \"a\", \"seed\": 18446744073709551615}]}",
+       "sweep.json: variants[0] (a): \"seed\": expected an integer >= 0, got "
+       "18446744073709551615"},
+      {"{\"variants\": " + std::string(70000, '[') + std::string(70000, ']') + "}",
+       "sweep.json: JSON nested deeper than 100 levels"},
       {"{\"variants\": [{\"name\": \"a\", \"group\": 3}]}",
        "sweep.json: variants[0] (a): \"group\" must be a string, got a number"},
   };

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "common/test_util.h"
@@ -258,6 +260,17 @@ TEST(HfTokenizerTest, MalformedJsonNamesFileAndField) {
               AllOf(HasSubstr("model.vocab[\"zz\"]"), HasSubstr("expected a token id")));
   EXPECT_THAT(load_error(edited([](json& d) { d["model"]["vocab"]["zz"] = -4; })),
               HasSubstr("expected a token id"));
+  // Issue 18, point 1: ids that do not fit int64 are refused, not wrapped.
+  EXPECT_THAT(load_error(edited([](json& d) {
+                d["model"]["vocab"]["zz"] = std::numeric_limits<uint64_t>::max();
+              })),
+              AllOf(HasSubstr("model.vocab[\"zz\"]"), HasSubstr("expected a token id"),
+                    HasSubstr("18446744073709551615")));
+  EXPECT_THAT(load_error(edited([](json& d) { d["added_tokens"][1]["id"] = uint64_t{1} << 63; })),
+              AllOf(HasSubstr("'added_tokens[1].id'"), HasSubstr("9223372036854775808")));
+  // Issue 18, point 2: nesting too deep for the recursive walks is refused at parse time.
+  EXPECT_THAT(load_error("{\"x\": " + std::string(70000, '[') + std::string(70000, ']') + "}"),
+              AllOf(HasSubstr("bad/tokenizer.json"), HasSubstr("nested deeper than 100")));
   EXPECT_THAT(load_error(edited([](json& d) { d["model"]["vocab"]["zz"] = 0; })),
               HasSubstr("id 0 is given to two tokens"));
   EXPECT_THAT(load_error(edited([](json& d) { d["model"]["merges"][3] = 17; })),

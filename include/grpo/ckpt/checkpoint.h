@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,13 +49,20 @@ std::vector<int64_t> list_checkpoints(const std::string& run_dir);
 std::optional<std::string> latest_pointer(const std::string& run_dir);
 
 // Checks every file of the manifest (present, size, hash); throws grpo::Error naming the
-// checkpoint and the file.
+// checkpoint and the file, also for a manifest that is not valid JSON, nests too deep or has
+// entries of the wrong type or range.
 void verify(const std::string& checkpoint_dir);
 
-// For resume: the newest checkpoint that verifies, starting from `latest` and falling back
-// to older ones (each rejection logged as a warning with its reason). nullopt if the run has
-// none. Throws grpo::Error if checkpoints exist but none verifies.
-std::optional<std::string> find_resume_checkpoint(const std::string& run_dir);
+// The caller's check of what a checkpoint holds (finite tensors, counters in range): throws
+// grpo::Error naming the file and what is wrong.
+using ContentCheck = std::function<void(const std::string& checkpoint_dir)>;
+
+// For resume: the newest checkpoint that verifies and passes `check` (when given), starting
+// from `latest` and falling back to older ones (each rejection logged as a warning with its
+// reason). nullopt if the run has none. Throws grpo::Error if checkpoints exist but none is
+// good; a UsageError from `check` (a config that does not match) is passed on at once.
+std::optional<std::string> find_resume_checkpoint(const std::string& run_dir,
+                                                  const ContentCheck& check = {});
 
 // Step number of a checkpoint directory (".../step_<N>"); throws grpo::Error otherwise.
 int64_t checkpoint_step(const std::string& checkpoint_dir);

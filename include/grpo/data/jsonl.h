@@ -35,22 +35,22 @@ struct JsonlData {
 JsonlData load_jsonl(const std::string& path, const JsonlSpec& spec,
                      const text::PromptTemplate& tmpl, uint64_t id_base);
 
-// One JSONL line as a JSON object. Throws Error (without location: the caller adds file:line)
-// "not valid JSON: <what>" or "expected a JSON object, got a <type>".
+// One JSONL line as a JSON object, nested at most core::kMaxJsonDepth levels (see core/json.h).
+// Throws Error (without location: the caller adds file:line) "not valid JSON: <what>", "JSON
+// nested deeper than 100 levels ..." or "expected a JSON object, got a <type>".
 nlohmann::json parse_json_object(const std::string& line);
-
-// nlohmann's exception message without its "[json.exception.parse_error.101] " prefix.
-std::string json_error_message(const std::exception& e);
 
 // The reference answer taken from a JSON value by `extract` (none | gsm8k | boxed); throws
 // Error (without location) when it cannot be found or has the wrong type.
 nlohmann::json extract_answer(const nlohmann::json& value, const std::string& extract);
 
 // Reads the countdown fields "nums" (list of integers) and "target" (integer) of `obj` into
-// `ex` when present; throws Error (without location) naming a field of the wrong type.
+// `ex` when present; throws Error (without location) naming a field of the wrong type or an
+// integer outside int64 ("field 'target': expected a 64-bit signed integer, got ...").
 void read_task_fields(const nlohmann::json& obj, Example* ex);
 
 // A field value as template text: strings as they are, lists as "[3, 7, 12]", others as JSON.
+// Recurses once per nesting level: for values of parse_json_object (or core::parse_json).
 std::string field_text(const nlohmann::json& value);
 
 // Renders ex->prompt and ex->prompt_opens_think from `tmpl`, ex->question and ex->fields

@@ -49,10 +49,21 @@ class PromptSource {
   // the index-th training line of the JSONL file. For the pretraining corpus and tests.
   Example train_example(int64_t index) const;
 
-  // The cursor: {"kind", "fingerprint", "next"} for generators, plus "epoch" and "position"
-  // for JSONL. restore() throws Error when the state was saved for different data.
+  // Training examples a stream can draw: generated training ids stay below 2^62, where the
+  // generated eval ids start (bit 62); next_batch() throws Error beyond.
+  static constexpr uint64_t kMaxTrainDraws = uint64_t{1} << 62;
+
+  // The cursor: {"kind", "fingerprint", "next"} for generators, {"kind", "fingerprint",
+  // "epoch", "position", "train_size"} for JSONL. restore() throws Error when the state was
+  // saved for different data, or when it is out of range: more than `max_drawn` examples
+  // drawn (the caller's bound, e.g. what the checkpoint's steps can have drawn; `bound` says
+  // which in the message: "what 2 steps of 2 prompts draw"), more than kMaxTrainDraws, or a
+  // position past the end of the epoch. check_state() is restore() without the restoring.
   nlohmann::json state() const;
-  void restore(const nlohmann::json& state);
+  void restore(const nlohmann::json& state, uint64_t max_drawn = kMaxTrainDraws,
+               const std::string& bound = "");
+  void check_state(const nlohmann::json& state, uint64_t max_drawn = kMaxTrainDraws,
+                   const std::string& bound = "") const;
 
   // Training examples per epoch (JSONL), or -1 for an endless generator.
   int64_t train_size() const;
@@ -62,6 +73,12 @@ class PromptSource {
   int64_t skipped_lines() const { return skipped_; }
 
  private:
+  struct Cursor {
+    uint64_t next = 0;
+    int64_t epoch = 0, position = 0;
+  };
+  Cursor parse_cursor(const nlohmann::json& state, uint64_t max_drawn,
+                      const std::string& bound) const;
   Example generated(bool eval, uint64_t index, core::RngStream& rng) const;
   Example next_generated_train(uint64_t index) const;
   void shuffle_epoch();

@@ -130,4 +130,8 @@ ParamCount count_parameters(const config::ModelConfig& cfg);
 // moe/load_cv metric. 0 for an empty list.
 double load_cv(const std::vector<at::Tensor>& expert_load);
 
+// True for the aux-loss-free routing bias buffers ("...mlp.gate.e_score_correction_bias"),
+// which stay float32 whatever the model's dtype.
+bool is_routing_bias(const std::string& tensor_name);
+
 }  // namespace grpo::model
