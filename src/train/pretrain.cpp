@@ -29,13 +29,125 @@ namespace {
 // Stream tag of the pretraining batch order ("pret").
 constexpr uint64_t kBatchTag = 0x70726574;
 
+// The corpus as token rows, each [bos] text [eos], cut to pretrain.seq_len tokens.
+std::vector<std::vector<int64_t>> tokenize_corpus(const data::PretrainCorpus& corpus,
+                                                  const text::Tokenizer& tokenizer,
+                                                  int64_t seq_len) {
+  std::vector<std::string> docs;
+  docs.reserve(static_cast<size_t>(corpus.size()));
+  int64_t solved = 0;
+  for (int64_t i = 0; i < corpus.size(); ++i) {
+    const data::CorpusDocument d = corpus.document(i);
+    solved += d.solved;
+    docs.push_back(d.text());
+  }
+  GRPO_CHECK(!docs.empty(), "pretrain: the corpus is empty (pretrain.corpus_examples)");
+  spdlog::info("corpus: {} documents, {} solved; e.g. {}", docs.size(), solved, docs.front());
+  std::vector<std::vector<int64_t>> rows;
+  rows.reserve(docs.size());
+  int64_t truncated = 0;
+  for (const auto& d : docs) {
+    std::vector<int64_t> ids;
+    if (tokenizer.bos_id() >= 0) ids.push_back(tokenizer.bos_id());
+    const auto enc = tokenizer.encode(d);
+    ids.insert(ids.end(), enc.begin(), enc.end());
+    ids.push_back(tokenizer.eos_id());
+    if (static_cast<int64_t>(ids.size()) > seq_len) {
+      ids.resize(seq_len);
+      ++truncated;
+    }
+    rows.push_back(std::move(ids));
+  }
+  if (truncated > 0)
+    spdlog::warn("pretrain: {} of {} documents were longer than pretrain.seq_len = {} tokens and "
+                 "were cut",
+                 truncated, rows.size(), seq_len);
+  return rows;
+}
+
+struct TokenBatch {
+  at::Tensor ids;   // [B, W] int64, padded right
+  at::Tensor mask;  // [B, W] bool
+};
+
+// Step `step`'s batch: B rows drawn with replacement by the step's own random stream.
+TokenBatch draw_batch(const std::vector<std::vector<int64_t>>& rows, uint64_t seed, int64_t step,
+                      int64_t B, int64_t pad) {
+  core::RngStream rng = core::RngStream::derive(seed, {kBatchTag, static_cast<uint64_t>(step)});
+  int64_t width = 0;
+  std::vector<const std::vector<int64_t>*> batch;
+  for (int64_t b = 0; b < B; ++b) {
+    batch.push_back(&rows[rng.below(rows.size())]);
+    width = std::max<int64_t>(width, static_cast<int64_t>(batch.back()->size()));
+  }
+  TokenBatch t{at::full({B, width}, pad, at::kLong), at::zeros({B, width}, at::kBool)};
+  auto id = t.ids.accessor<int64_t, 2>();
+  auto m = t.mask.accessor<bool, 2>();
+  for (int64_t b = 0; b < B; ++b)
+    for (size_t j = 0; j < batch[b]->size(); ++j) {
+      id[b][static_cast<int64_t>(j)] = (*batch[b])[j];
+      m[b][static_cast<int64_t>(j)] = true;
+    }
+  return t;
+}
+
+struct StepOutcome {
+  double loss = 0, grad_norm = 0, tokens = 0, load_cv = 0;
+};
+
+// One optimizer step of next-token loss (mean over the batch's real tokens, plus the MoE
+// load-balancing loss), then the routing biases' update.
+StepOutcome next_token_step(model::Transformer& policy, AdamW& opt, const TokenBatch& batch,
+                            const config::Config& cfg, double lr, int64_t step) {
+  const int64_t width = batch.ids.size(1);
+  opt.zero_grad();
+  model::ForwardOutput out = policy.forward(batch.ids, batch.mask, at::Tensor());
+  at::Tensor logits = policy.logits(out.hidden.narrow(1, 0, width - 1)).to(at::kFloat);
+  at::Tensor targets = batch.ids.narrow(1, 1, width - 1);
+  at::Tensor tmask = batch.mask.narrow(1, 1, width - 1).to(at::kFloat);
+  at::Tensor nll = -at::log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);
+  StepOutcome o;
+  o.tokens = tmask.sum().item<double>();
+  at::Tensor loss = (nll * tmask).sum() / o.tokens;
+  at::Tensor total = loss;
+  if (policy.num_moe_layers() > 0 && cfg.model.router_aux_loss_coef > 0)
+    total = total + out.aux_loss * cfg.model.router_aux_loss_coef;
+  total.backward();
+  o.grad_norm = clip_grad_norm(opt.params(), cfg.optim.grad_clip);
+  o.loss = loss.item<double>();
+  GRPO_CHECK(std::isfinite(o.loss) && std::isfinite(o.grad_norm), "pretrain: non-finite loss or "
+             "gradient at step ", step + 1, " (lower pretrain.lr)");
+  opt.step(lr);
+  policy.update_router_bias(out.expert_load);
+  o.load_cv = model::load_cv(out.expert_load);
+  return o;
+}
+
+// Weights and optimizer as a checkpoint of the base run, then the model directory `final_dir`
+// (written beside it and renamed, so a crash never leaves half a model there).
+void save_base(const model::Transformer& policy, const AdamW& opt,
+               const config::PretrainConfig& pc, const std::string& final_dir) {
+  {
+    ckpt::PendingCheckpoint ckpt(pc.output_dir, pc.total_steps);
+    model::save_pretrained(policy, ckpt.dir());
+    model::save_safetensors(ckpt.dir() + "/optimizer.safetensors", opt.state());
+    ckpt.commit();
+    ckpt::apply_retention(pc.output_dir, 1, 0);
+  }
+  std::error_code ec;
+  const std::string tmp = final_dir + ".tmp";
+  fs::remove_all(tmp, ec);
+  model::save_pretrained(policy, tmp);
+  fs::remove_all(final_dir, ec);
+  fs::rename(tmp, final_dir);
+}
+
 }  // namespace
 
 PretrainResult pretrain(const config::Config& cfg) {
   const auto& pc = cfg.pretrain;
   PretrainResult result;
   result.final_dir = (fs::path(pc.output_dir) / "final").string();
-  std::error_code ec;
   if (model::has_safetensors(result.final_dir) && !cfg.run.overwrite) {
     spdlog::info("base model {} exists: nothing to do (run.overwrite=true retrains it)",
                  result.final_dir);
@@ -51,116 +163,38 @@ PretrainResult pretrain(const config::Config& cfg) {
   const auto counts = model::count_parameters(policy->config());
   spdlog::info("pretraining a {:.2f} M parameter model ({:.2f} M active) into {}",
                counts.total / 1e6, counts.active / 1e6, pc.output_dir);
-
-  // Corpus: tokenised documents, each [bos] text [eos], truncated to seq_len tokens.
   const data::PretrainCorpus corpus(cfg);
-  std::vector<std::string> docs;
-  docs.reserve(static_cast<size_t>(corpus.size()));
-  int64_t solved = 0;
-  for (int64_t i = 0; i < corpus.size(); ++i) {
-    const data::CorpusDocument d = corpus.document(i);
-    solved += d.solved;
-    docs.push_back(d.text());
-  }
-  GRPO_CHECK(!docs.empty(), "pretrain: the corpus is empty (pretrain.corpus_examples)");
-  spdlog::info("corpus: {} documents, {} solved; e.g. {}", docs.size(), solved, docs.front());
-  const int64_t T = pc.seq_len;
-  const int64_t pad = tokenizer->pad_id();
-  std::vector<std::vector<int64_t>> rows;
-  rows.reserve(docs.size());
-  int64_t truncated = 0;
-  for (const auto& d : docs) {
-    std::vector<int64_t> ids;
-    if (tokenizer->bos_id() >= 0) ids.push_back(tokenizer->bos_id());
-    const auto enc = tokenizer->encode(d);
-    ids.insert(ids.end(), enc.begin(), enc.end());
-    ids.push_back(tokenizer->eos_id());
-    if (static_cast<int64_t>(ids.size()) > T) {
-      ids.resize(T);
-      ++truncated;
-    }
-    rows.push_back(std::move(ids));
-  }
-  if (truncated > 0)
-    spdlog::warn("pretrain: {} of {} documents were longer than pretrain.seq_len = {} tokens and "
-                 "were cut",
-                 truncated, rows.size(), T);
+  const auto rows = tokenize_corpus(corpus, *tokenizer, pc.seq_len);
 
   fs::create_directories(pc.output_dir);
   obs::JsonlWriter metrics(pc.output_dir + "/metrics.jsonl", false);
   config::OptimConfig oc = cfg.optim;
   oc.lr = pc.lr;
   AdamW opt(policy->parameter_list(true), oc);
-  const int64_t B = pc.batch_size;
   core::Stopwatch wall;
   double loss_ema = 0;
   for (int64_t step = 0; step < pc.total_steps; ++step) {
     core::Stopwatch sw;
-    core::RngStream rng = core::RngStream::derive(seed, {kBatchTag, static_cast<uint64_t>(step)});
-    int64_t width = 0;
-    std::vector<const std::vector<int64_t>*> batch;
-    for (int64_t b = 0; b < B; ++b) {
-      batch.push_back(&rows[rng.below(rows.size())]);
-      width = std::max<int64_t>(width, static_cast<int64_t>(batch.back()->size()));
-    }
-    at::Tensor ids = at::full({B, width}, pad, at::kLong);
-    at::Tensor mask = at::zeros({B, width}, at::kBool);
-    auto id = ids.accessor<int64_t, 2>();
-    auto m = mask.accessor<bool, 2>();
-    for (int64_t b = 0; b < B; ++b)
-      for (size_t j = 0; j < batch[b]->size(); ++j) {
-        id[b][static_cast<int64_t>(j)] = (*batch[b])[j];
-        m[b][static_cast<int64_t>(j)] = true;
-      }
+    const TokenBatch batch = draw_batch(rows, seed, step, pc.batch_size, tokenizer->pad_id());
     const double lr = lr_at(pc.lr, pc.warmup_steps, "cosine", 0.1, step, pc.total_steps);
-    opt.zero_grad();
-    model::ForwardOutput out = policy->forward(ids, mask, at::Tensor());
-    at::Tensor logits = policy->logits(out.hidden.narrow(1, 0, width - 1)).to(at::kFloat);
-    at::Tensor targets = ids.narrow(1, 1, width - 1);
-    at::Tensor tmask = mask.narrow(1, 1, width - 1).to(at::kFloat);
-    at::Tensor nll = -at::log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);
-    const double ntok = tmask.sum().item<double>();
-    at::Tensor loss = (nll * tmask).sum() / ntok;
-    at::Tensor total = loss;
-    if (policy->num_moe_layers() > 0 && cfg.model.router_aux_loss_coef > 0)
-      total = total + out.aux_loss * cfg.model.router_aux_loss_coef;
-    total.backward();
-    const double gn = clip_grad_norm(opt.params(), cfg.optim.grad_clip);
-    const double l = loss.item<double>();
-    GRPO_CHECK(std::isfinite(l) && std::isfinite(gn), "pretrain: non-finite loss or gradient at "
-               "step ", step + 1, " (lower pretrain.lr)");
-    opt.step(lr);
-    policy->update_router_bias(out.expert_load);
-    loss_ema = step == 0 ? l : 0.95 * loss_ema + 0.05 * l;
+    const StepOutcome o = next_token_step(*policy, opt, batch, cfg, lr, step);
+    loss_ema = step == 0 ? o.loss : 0.95 * loss_ema + 0.05 * o.loss;
     obs::Metrics mt;
     mt.set("step", static_cast<double>(step + 1));
-    mt.set("loss", l);
+    mt.set("loss", o.loss);
     mt.set("lr", lr);
-    mt.set("grad_norm", gn);
-    mt.set("moe/load_cv", model::load_cv(out.expert_load));
-    mt.set("tokens/s", ntok / sw.seconds());
+    mt.set("grad_norm", o.grad_norm);
+    mt.set("moe/load_cv", o.load_cv);
+    mt.set("tokens/s", o.tokens / sw.seconds());
     metrics.write_line(mt.to_json());
     if ((step + 1) % 50 == 0 || step + 1 == pc.total_steps)
       spdlog::info("pretrain step {}/{} loss {:.4f} (avg {:.4f}) lr {:.2e} {:.0f} tok/s, {:.0f} s",
-                   step + 1, pc.total_steps, l, loss_ema, lr, ntok / sw.seconds(),
+                   step + 1, pc.total_steps, o.loss, loss_ema, lr, o.tokens / sw.seconds(),
                    wall.seconds());
-    result.final_loss = l;
+    result.final_loss = o.loss;
   }
   result.steps = pc.total_steps;
-
-  // Weights and optimizer as a checkpoint of the base run, then the model directory.
-  {
-    ckpt::PendingCheckpoint ckpt(pc.output_dir, pc.total_steps);
-    model::save_pretrained(*policy, ckpt.dir());
-    model::save_safetensors(ckpt.dir() + "/optimizer.safetensors", opt.state());
-    ckpt.commit();
-    ckpt::apply_retention(pc.output_dir, 1, 0);
-  }
-  const std::string tmp = result.final_dir + ".tmp";
-  fs::remove_all(tmp, ec);
-  model::save_pretrained(*policy, tmp);
-  fs::remove_all(result.final_dir, ec);
-  fs::rename(tmp, result.final_dir);
+  save_base(*policy, opt, pc, result.final_dir);
 
   // The base model's eval metrics: what RL starts from.
   const reward::Scorer scorer = reward::build_scorer(cfg);

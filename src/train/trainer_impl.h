@@ -10,9 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "grpo/algo/advantage.h"
-#include "grpo/algo/kl.h"
-#include "grpo/algo/policy_loss.h"
 #include "grpo/config/config.h"
 #include "grpo/data/example.h"
 #include "grpo/data/prompt_source.h"
@@ -21,19 +18,12 @@
 #include "grpo/model/transformer.h"
 #include "grpo/obs/metrics.h"
 #include "grpo/reward/scorer.h"
-#include "grpo/rollout/engine.h"
 #include "grpo/text/tokenizer.h"
 #include "grpo/train/optimizer.h"
 #include "grpo/train/trainer.h"
+#include "grpo/train/step.h"
 
 namespace grpo::train {
-
-// One prompt's group: its example, G completions and their scores.
-struct Group {
-  data::Example example;
-  std::vector<rollout::Completion> completions;
-  std::vector<reward::Score> scores;
-};
 
 // A checkpoint's contents, read and checked (Trainer::Impl::read_checkpoint) before any of it
 // is applied, so that a bad one can be passed over for the previous checkpoint.
@@ -62,12 +52,7 @@ struct Trainer::Impl {
   std::unique_ptr<dist::Communicator> comm;
   bool is_main() const { return comm->is_main(); }
 
-  rollout::RolloutParams rollout_params;
-  algo::PolicyLossParams loss_params;
-  algo::AdvNorm adv_norm = algo::AdvNorm::kGroupStd;
-  algo::KlEstimator kl_estimator = algo::KlEstimator::kK3;
-  double score_temperature = 1.0;
-  bool kl_in_reward = false;
+  StepSettings settings;  // what the step needs of cfg, derived once
 
   // Progress (saved in checkpoints).
   int64_t step = 0;  // completed steps
@@ -77,7 +62,7 @@ struct Trainer::Impl {
   std::unique_ptr<obs::JsonlWriter> metrics_out, eval_out;
 
   // trainer_state.cpp
-  void build(bool for_eval_only);
+  void build();
   // Fresh start or resume (run.resume), every rank. Before the model is built, rank 0
   // chooses the checkpoint (its contents checked, falling back past bad ones), makes the run
   // directory and opens <run>/train.log; once the model exists the checkpoint is applied.
@@ -96,7 +81,8 @@ struct Trainer::Impl {
   void load_checkpoint(const std::string& dir);  // the three above
 
   // trainer.cpp
-  obs::Metrics train_step();
+  obs::Metrics train_step();     // the stages of train/step.h, in order
+  void check_replicas() const;   // dist.check_every: every rank holds the same parameters
   void run_eval();
 };
 

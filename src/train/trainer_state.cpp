@@ -97,12 +97,12 @@ double param_mb(const model::Transformer& m) {
 
 }  // namespace
 
-void Trainer::Impl::build(bool for_eval_only) {
+void Trainer::Impl::build() {
   if (cfg.run.threads > 0) at::set_num_threads(static_cast<int>(cfg.run.threads));
   device = model::run_device(cfg);
   dtype = model::run_dtype(cfg);
   // torchrun / srun: one rank per process (Gloo on CPU, NCCL on cuda:LOCAL_RANK).
-  const dist::LaunchEnv env = for_eval_only ? dist::LaunchEnv{} : dist::launch_env();
+  const dist::LaunchEnv env = dist::launch_env();
   if (env.distributed()) {
     if (device.is_cuda()) device = dist::rank_device(cfg.run.device, env);
     GRPO_USAGE_CHECK(!cfg.algo.dynamic_sampling, "algo.dynamic_sampling is not supported with ",
@@ -118,7 +118,7 @@ void Trainer::Impl::build(bool for_eval_only) {
   scorer = std::make_unique<reward::Scorer>(reward::build_scorer(cfg));
   data = std::make_unique<data::PromptSource>(cfg);
   check_rules_fit_data(*scorer, *data, cfg);
-  const RunStart start = for_eval_only ? RunStart{} : start_run_dir();
+  const RunStart start = start_run_dir();
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
   policy = model::create_model(cfg.model, tokenizer->vocab_size(), seed, device, dtype);
   const auto pc = model::count_parameters(policy->config());
@@ -127,15 +127,9 @@ void Trainer::Impl::build(bool for_eval_only) {
                cfg.model.path.empty() ? "random init (seed " + std::to_string(seed) + ")"
                                       : "from " + cfg.model.path);
 
-  rollout_params = rollout::RolloutParams::from_config(cfg.rollout);
-  score_temperature = cfg.rollout.temperature > 0 ? cfg.rollout.temperature : 1.0;
-  loss_params = algo::PolicyLossParams::from_config(cfg);
-  adv_norm = algo::parse_adv_norm(cfg.algo.adv_norm);
-  kl_estimator = algo::parse_kl_estimator(cfg.algo.kl_estimator);
-  kl_in_reward = cfg.algo.kl_in == "reward";
-  if (for_eval_only) return;
+  settings = StepSettings::from_config(cfg);
 
-  if (cfg.algo.kl_coef > 0) {
+  if (settings.needs_reference()) {
     // The frozen reference: the initial policy (rebuilt from the same source, so a resumed
     // run gets the same reference), or trainer.reference_path.
     config::ModelConfig rc = cfg.model;

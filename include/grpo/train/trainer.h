@@ -28,19 +28,15 @@ class Trainer {
  public:
   // Validates what the config alone can tell (ConfigError), prepares the run directory
   // (resume or fresh start, see run.resume), builds the model, reference, tokenizer, data
-  // and rewards, and restores a checkpoint when resuming. With eval_only, only the policy
-  // (model.path), tokenizer, data and rewards are built and nothing is written.
-  explicit Trainer(const config::Config& cfg, bool eval_only = false);
+  // and rewards, and restores a checkpoint when resuming. (`grpo eval` needs no Trainer:
+  // train::evaluate, train/evaluate.h.)
+  explicit Trainer(const config::Config& cfg);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
   // Runs steps until trainer.total_steps or a stop signal.
   TrainResult run();
-
-  // Evaluation only (`grpo eval`): greedy pass@1 and pass@k of the current policy on the eval
-  // set, as one eval.jsonl-style JSON line.
-  std::string evaluate_only();
 
   struct Impl;
 
