@@ -7,8 +7,8 @@
 
 namespace grpo::model {
 
-void KVCache::init(int64_t layers, int64_t rows, int64_t kv_heads, int64_t capacity,
-                   int64_t head_dim, const at::TensorOptions& options) {
+void KVCache::reset(int64_t layers, int64_t rows, int64_t kv_heads, int64_t capacity,
+                    int64_t head_dim, const at::TensorOptions& options) {
   k_.clear();
   v_.clear();
   for (int64_t l = 0; l < layers; ++l) {
@@ -19,6 +19,23 @@ void KVCache::init(int64_t layers, int64_t rows, int64_t kv_heads, int64_t capac
   pos_ = at::zeros({rows}, options.dtype(at::kLong));
   len_ = 0;
 }
+
+void KVCache::fill(const at::Tensor& mask) {
+  GRPO_ASSERT(mask_.defined() && mask.dim() == 2 && mask.size(0) == rows() &&
+                  mask.size(1) <= capacity(),
+              "KVCache::fill: mask ", mask.sizes(), " for ", rows(), " rows of ", capacity());
+  mask_.narrow(1, 0, mask.size(1)).copy_(mask);
+  pos_ = mask.sum(1);
+  len_ = mask.size(1);
+}
+
+int64_t KVCache::add_column() {
+  reserve(1);
+  mask_.select(1, len_).fill_(true);
+  return len_++;
+}
+
+void KVCache::advance() { pos_ = pos_ + 1; }
 
 void KVCache::reserve(int64_t extra) {
   GRPO_ASSERT(mask_.defined(), "KVCache used before prefill");

@@ -200,19 +200,17 @@ at::Tensor Transformer::prefill(const at::Tensor& input_ids, const at::Tensor& a
     TORCH_CHECK(longest <= cfg_.max_position_embeddings, "model.prefill: a prompt of ", longest,
                 " tokens exceeds model.max_position_embeddings (", cfg_.max_position_embeddings, ")");
   }
-  cache.init(cfg_.num_layers, b, cfg_.num_kv_heads, t + max_new_tokens, cfg_.head_dim,
-             embed_weight_.options());
+  cache.reset(cfg_.num_layers, b, cfg_.num_kv_heads, t + max_new_tokens, cfg_.head_dim,
+              embed_weight_.options());
   const Rope rope = rope_tables(pos, cfg_.head_dim, cfg_.rope_theta, dtype());
   const at::Tensor attn_mask = all_real ? at::Tensor() : padded_causal_mask(m);
   const at::Tensor valid = all_real ? at::Tensor() : m.reshape({-1});
   at::Tensor x = embed(input_ids);
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const LayerCache lc{&cache.k_[l], &cache.v_[l], 0};
+    const LayerCache lc{&cache.keys(l), &cache.values(l), 0};
     x = layers_[l]->forward(x, rope, attn_mask, valid, &lc, /*aux=*/false).x;
   }
-  cache.mask_.narrow(1, 0, t).copy_(m);
-  cache.pos_ = m.sum(1);
-  cache.len_ = t;
+  cache.fill(m);
   const at::Tensor h =
       rms_norm(x.select(1, t - 1), norm_weight_, cfg_.rms_norm_eps, cfg_.fused_ops);
   return logits(h).to(at::kFloat);
@@ -220,28 +218,26 @@ at::Tensor Transformer::prefill(const at::Tensor& input_ids, const at::Tensor& a
 
 at::Tensor Transformer::decode(const at::Tensor& tokens, KVCache& cache) const {
   at::NoGradGuard no_grad;
-  GRPO_CHECK(cache.mask_.defined(), "model.decode: the cache is empty (call prefill first)");
+  GRPO_CHECK(!cache.empty(), "model.decode: the cache is empty (call prefill first)");
   TORCH_CHECK(tokens.dim() == 1 && tokens.size(0) == cache.rows(),
               "model.decode: tokens must be [B] with B = cache rows (", cache.rows(), "), got ",
               tokens.sizes());
   const int64_t b = cache.rows();
   if (b > 0) {
-    const int64_t max_pos = cache.pos_.max().item<int64_t>();
+    const int64_t max_pos = cache.positions().max().item<int64_t>();
     TORCH_CHECK(max_pos < cfg_.max_position_embeddings, "model.decode: position ", max_pos,
                 " >= model.max_position_embeddings (", cfg_.max_position_embeddings, ")");
   }
-  cache.reserve(1);
-  const int64_t col = cache.len_;
-  cache.mask_.select(1, col).fill_(true);
-  const Rope rope = rope_tables(cache.pos_.unsqueeze(1), cfg_.head_dim, cfg_.rope_theta, dtype());
-  const at::Tensor attn_mask = cache.mask_.narrow(1, 0, col + 1).unsqueeze(1).unsqueeze(1);
+  const int64_t col = cache.add_column();
+  const Rope rope =
+      rope_tables(cache.positions().unsqueeze(1), cfg_.head_dim, cfg_.rope_theta, dtype());
+  const at::Tensor attn_mask = cache.key_mask().unsqueeze(1).unsqueeze(1);
   at::Tensor x = embed(tokens.unsqueeze(1));
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const LayerCache lc{&cache.k_[l], &cache.v_[l], col};
+    const LayerCache lc{&cache.keys(l), &cache.values(l), col};
     x = layers_[l]->forward(x, rope, attn_mask, at::Tensor(), &lc, /*aux=*/false).x;
   }
-  cache.len_ = col + 1;
-  cache.pos_ = cache.pos_ + 1;
+  cache.advance();
   return logits(rms_norm(x.select(1, 0), norm_weight_, cfg_.rms_norm_eps, cfg_.fused_ops))
       .to(at::kFloat);
 }

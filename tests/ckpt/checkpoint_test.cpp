@@ -21,14 +21,8 @@ std::string save(const std::string& run, int64_t step, const std::string& payloa
   return p.commit();
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+// The message of the grpo::Error that `f` throws ("" if none; another exception fails the test).
+std::string (*const error_of)(const std::function<void()>&) = &testing::error_of<Error>;
 
 TEST(CheckpointTest, CommitWritesManifestAndLatest) {
   const std::string run = testing::fresh_dir("ckpt_commit");

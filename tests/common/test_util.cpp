@@ -41,15 +41,6 @@ std::string unique_tmp(const std::string& tag) {
 }
 }  // namespace
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
 CommandResult run_shell(const std::string& command, const std::string& stdin_text) {
   const std::string in = unique_tmp("stdin"), out = unique_tmp("stdout"), err = unique_tmp("stderr");
   write_file(in, stdin_text);

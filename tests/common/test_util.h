@@ -1,6 +1,7 @@
 // Helpers shared by the tests: running the grpo binary, temporary directories, files.
 #pragma once
 
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,8 +27,17 @@ std::string fresh_dir(const std::string& name);
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text);
 
-// The message of the std::exception that `f` throws, or "" when it throws none.
-std::string error_of(const std::function<void()>& f);
+// The message of the exception of type E (by default any std::exception) that `f` throws, or
+// "" when it throws none; an exception of another type propagates and fails the test.
+template <typename E = std::exception>
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
 
 // Path of a file in the source tree (configs/..., tests/golden/...).
 std::string source_path(const std::string& relative);

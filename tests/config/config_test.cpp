@@ -14,17 +14,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// The message of the ConfigError/UsageError thrown by `f` (fails the test if none is thrown).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a UsageError";
-  return "";
-}
+// The message of the grpo::UsageError that `f` throws ("" if none; another exception fails the test).
+std::string (*const error_of)(const std::function<void()>&) = &testing::error_of<UsageError>;
 
 TEST(ConfigTest, EmptyDocumentGivesDefaults) {
   const Config c = load_string("", "<empty>");

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "common/tensor_compare.h"
 #include "grpo/config/config.h"
 
 namespace grpo::model::test {
@@ -36,19 +37,13 @@ inline config::ModelConfig small_config() {
   return c;
 }
 
-// Every element within atol + rtol * |ref|; prints the largest violation.
+// Every element within atol + rtol * |ref| (testing::close_or_diff, the one comparison of the
+// tests); on failure the worst element.
 inline ::testing::AssertionResult all_close(const at::Tensor& got, const at::Tensor& ref,
                                             double atol, double rtol = 0.0) {
-  if (got.sizes() != ref.sizes())
-    return ::testing::AssertionFailure() << "shape " << got.sizes() << " vs " << ref.sizes();
-  const at::Tensor g = got.to(at::kDouble), r = ref.to(at::kDouble);
-  const at::Tensor excess = (g - r).abs() - (atol + rtol * r.abs());
-  const double worst = excess.numel() ? excess.max().item<double>() : -1.0;
-  const double max_diff = g.numel() ? (g - r).abs().max().item<double>() : 0.0;
-  if (worst > 0 || std::isnan(max_diff))
-    return ::testing::AssertionFailure() << "max |diff| " << max_diff << " exceeds atol " << atol
-                                         << " + rtol " << rtol << " * |ref|";
-  return ::testing::AssertionSuccess() << "max |diff| " << max_diff;
+  const std::string diff = grpo::testing::close_or_diff(got, ref, atol, rtol);
+  if (diff.empty()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << diff;
 }
 
 }  // namespace grpo::model::test

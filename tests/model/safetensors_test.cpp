@@ -17,14 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+// The message of the grpo::Error that `f` throws ("" if none; another exception fails the test).
+std::string (*const error_of)(const std::function<void()>&) = &testing::error_of<Error>;
 
 // A file with the given header JSON text and `data_bytes` bytes of data (header length field
 // set to the text's size).

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
+
 #include <functional>
 #include <set>
 
@@ -35,14 +37,7 @@ at::Tensor full_logits(const Transformer& m, const std::vector<int64_t>& seq) {
   return m.logits(m.forward(ids).hidden).squeeze(0);  // [T, V]
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 // Left-pads `prompts` into ids/mask [B, T].
 void left_pad(const std::vector<std::vector<int64_t>>& prompts, at::Tensor* ids, at::Tensor* mask) {

@@ -23,12 +23,11 @@
 
 namespace grpo::model {
 
-class Transformer;
-
 class KVCache {
  public:
   KVCache() = default;
 
+  bool empty() const { return !mask_.defined(); }  // before the first prefill
   int64_t rows() const { return mask_.defined() ? mask_.size(0) : 0; }
   int64_t length() const { return len_; }    // columns in use
   int64_t capacity() const { return mask_.defined() ? mask_.size(1) : 0; }
@@ -46,10 +45,23 @@ class KVCache {
   // Memory held by the cache tensors, in bytes.
   int64_t bytes() const;
 
+  // The model's side (Transformer::prefill and decode), each keeping the cache consistent:
+  // Empties the cache and allocates `capacity` columns for `rows` rows.
+  void reset(int64_t layers, int64_t rows, int64_t kv_heads, int64_t capacity, int64_t head_dim,
+             const at::TensorOptions& options);
+  // Layer l's key and value storage [B, Hkv, capacity(), hd], written in place by attention at
+  // the columns of the tokens being added.
+  at::Tensor& keys(size_t layer) { return k_.at(layer); }
+  at::Tensor& values(size_t layer) { return v_.at(layer); }
+  // After a prefill has written columns [0, T): `mask` [B, T] bool says which are real tokens.
+  void fill(const at::Tensor& mask);
+  // Appends one column, real in every row, and returns its index (length() includes it); the
+  // rows' positions() still name the new tokens until advance() moves them past it, once every
+  // layer has written the column.
+  int64_t add_column();
+  void advance();
+
  private:
-  friend class Transformer;
-  void init(int64_t layers, int64_t rows, int64_t kv_heads, int64_t capacity, int64_t head_dim,
-            const at::TensorOptions& options);
   // Makes room for `extra` more columns (doubling the capacity when needed).
   void reserve(int64_t extra);
   void trim_leading_padding();
