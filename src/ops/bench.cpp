@@ -139,7 +139,7 @@ std::vector<OpsBenchRow> bench_ops(const OpsBenchOptions& opt) {
     const at::Tensor g = at::randn({c.n}, o);
     for (const bool fused : {true, false}) {
       auto call = [&] {
-        return fused ? token_logprobs(h, w, t) : token_logprobs_unfused(h, w, t);
+        return fused ? token_logprobs(h, w, t) : token_logprobs_reference(h, w, t);
       };
       rows.push_back(measure_op("token_logprobs", shape, fused ? "fused" : "unfused", "fwd", dev,
                                 c.reps, [&] {

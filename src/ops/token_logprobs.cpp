@@ -543,10 +543,10 @@ TokenLogprobs token_logprobs(const at::Tensor& hidden, const at::Tensor& lm_head
   return out;
 }
 
-TokenLogprobs token_logprobs_unfused(const at::Tensor& hidden, const at::Tensor& lm_head,
-                                     const at::Tensor& targets, const TokenLogprobsOptions& opt) {
-  check_args("token_logprobs_unfused", hidden, lm_head, targets, opt);
-  check_targets("token_logprobs_unfused", targets.reshape({-1}).to(at::kLong).contiguous(),
+TokenLogprobs token_logprobs_reference(const at::Tensor& hidden, const at::Tensor& lm_head,
+                                       const at::Tensor& targets, const TokenLogprobsOptions& opt) {
+  check_args("token_logprobs_reference", hidden, lm_head, targets, opt);
+  check_targets("token_logprobs_reference", targets.reshape({-1}).to(at::kLong).contiguous(),
                 lm_head.size(0));
   at::Tensor z = at::matmul(hidden, lm_head.t()).to(at::kFloat);
   if (opt.temperature != 1.0) z = z / opt.temperature;

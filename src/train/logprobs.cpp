@@ -74,23 +74,18 @@ TokenScores score_tokens(const model::Transformer& model, const SequenceBatch& b
   const at::Tensor targets = batch.completion_ids.to(dev);
   const at::Tensor mask = batch.completion_mask.to(dev);
   TokenScores s;
-  if (model.config().fused_ops) {
-    // Chunked over the vocabulary: the [B, Lc, V] logits never exist, forward or backward;
-    // gradients reach the hidden states and the LM head (the embedding table when tied).
-    ops::TokenLogprobsOptions opt;
-    opt.chunk = model.config().logprob_chunk;
-    opt.temperature = temperature;
-    opt.with_entropy = with_entropy;
-    ops::TokenLogprobs tl = ops::token_logprobs(h, model.lm_head_weight(), targets, opt);
-    s.logp = tl.logp * mask;
-    if (with_entropy) s.entropy = tl.entropy * mask;
-  } else {
-    at::Tensor logits = model.logits(h).to(at::kFloat);
-    if (temperature != 1.0) logits = logits / temperature;
-    const at::Tensor logsm = at::log_softmax(logits, -1);
-    s.logp = logsm.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * mask;
-    if (with_entropy) s.entropy = -(logsm.exp() * logsm).sum(-1) * mask;
-  }
+  // model.fused_ops chooses the op, here and nowhere else in the scoring: chunked over the
+  // vocabulary (the [B, Lc, V] logits never exist, forward or backward; gradients reach the
+  // hidden states and the LM head, the embedding table when tied), or the reference composition.
+  ops::TokenLogprobsOptions opt;
+  opt.chunk = model.config().logprob_chunk;
+  opt.temperature = temperature;
+  opt.with_entropy = with_entropy;
+  const ops::TokenLogprobs tl =
+      model.config().fused_ops ? ops::token_logprobs(h, model.lm_head_weight(), targets, opt)
+                               : ops::token_logprobs_reference(h, model.lm_head_weight(), targets, opt);
+  s.logp = tl.logp * mask;
+  if (with_entropy) s.entropy = tl.entropy * mask;
   s.aux_loss = out.aux_loss;
   s.expert_load = std::move(out.expert_load);
   return s;

@@ -136,7 +136,7 @@ TEST(TokenLogprobs, MatchesUnfusedPathAndSkipsEntropyWhenAsked) {
   opt.chunk = 8;
   opt.with_entropy = false;
   const TokenLogprobs fused = token_logprobs(in.hidden, in.head, in.targets, opt);
-  const TokenLogprobs unfused = token_logprobs_unfused(in.hidden, in.head, in.targets, opt);
+  const TokenLogprobs unfused = token_logprobs_reference(in.hidden, in.head, in.targets, opt);
   EXPECT_FALSE(fused.entropy.defined());
   GRPO_EXPECT_CLOSE(fused.logp, unfused.logp, 1e-5, 1e-5);
   const Ref want = reference(in.hidden, in.head, in.targets, 1.0, in.g_logp, in.g_ent);
@@ -206,7 +206,7 @@ TEST(TokenLogprobs, PeakExtraMemoryIsBoundedByTheChunkNotTheVocabulary) {
   probe.reset_peak();
   base = probe.current_bytes();
   {
-    const TokenLogprobs r = token_logprobs_unfused(h, w, in.targets, opt);
+    const TokenLogprobs r = token_logprobs_reference(h, w, in.targets, opt);
     const at::Tensor obj = (r.logp * in.g_logp).sum() + (r.entropy * in.g_ent).sum();
     const auto g = torch::autograd::grad({obj}, {h, w});
   }

@@ -54,11 +54,12 @@ struct TokenLogprobs {
 TokenLogprobs token_logprobs(const at::Tensor& hidden, const at::Tensor& lm_head,
                              const at::Tensor& targets, const TokenLogprobsOptions& opt = {});
 
-// The unfused composition (full [N, V] logits in float32, log_softmax, gather, entropy from the
-// probabilities) with the same contract: the reference path for model.fused_ops = false and the
-// baseline of `grpo bench ops`. Ignores chunk and row_block.
-TokenLogprobs token_logprobs_unfused(const at::Tensor& hidden, const at::Tensor& lm_head,
-                                     const at::Tensor& targets,
-                                     const TokenLogprobsOptions& opt = {});
+// The reference composition (full [N, V] logits in float32, log_softmax, gather, entropy from
+// the probabilities) with the same contract: what train::score_tokens runs with
+// model.fused_ops = false, the baseline of `grpo bench ops` and the tests' reference. Ignores
+// chunk and row_block.
+TokenLogprobs token_logprobs_reference(const at::Tensor& hidden, const at::Tensor& lm_head,
+                                       const at::Tensor& targets,
+                                       const TokenLogprobsOptions& opt = {});
 
 }  // namespace grpo::ops

@@ -52,8 +52,8 @@ struct TokenScores {
 // same). With `with_entropy` the entropy of each position's distribution comes back too
 // (differentiable as well). With model.fused_ops the log-probs and entropies come from
 // ops::token_logprobs, chunked over the vocabulary (model.logprob_chunk columns at a time), so
-// the [B, Lc, V] logits are never materialised; otherwise from the full float32 logits (the
-// reference). In float32 the two agree to rounding; with a bfloat16 model the fused path is the
+// the [B, Lc, V] logits are never materialised; otherwise from the full float32 logits
+// (ops::token_logprobs_reference). In float32 the two agree to rounding; with a bfloat16 model the fused path is the
 // more exact one (it keeps the logits in float32, the reference rounds them to bfloat16 first).
 TokenScores score_tokens(const model::Transformer& model, const SequenceBatch& batch,
                          double temperature, bool with_entropy);
