@@ -56,7 +56,7 @@ double time_per_call(const at::Device& dev, F&& f) {
 
 nlohmann::ordered_json bench_one(const std::string& name, const config::ModelConfig& cfg,
                                  const at::Device& dev, at::ScalarType dtype, uint64_t seed) {
-  model::Transformer m(cfg);
+  model::Transformer m(cfg, model::Init::kNone);
   m.init_weights(seed);
   m.to(dev, dtype);
   const auto opts = at::TensorOptions().device(dev).dtype(at::kLong);

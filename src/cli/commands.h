@@ -38,6 +38,8 @@ int cmd_bench_ops(const ConfigArgs& args);
 int cmd_generate(const ConfigArgs& args, const std::string& prompts, int64_t num);
 // `grpo bench rollout`: rollout engine throughput (bench_rollout_cmd.cpp); --config optional.
 int cmd_bench_rollout(const ConfigArgs& args);
+// `grpo bench load MODEL_DIR`: load time and RSS of a model directory (bench_load_cmd.cpp).
+int cmd_bench_load(const ConfigArgs& args);
 
 // `grpo sweep-report DIR [--out PREFIX]`: tables and plot of a sweep (sweep_report_cmd.cpp);
 // an empty `out_prefix` writes DIR/report.md, DIR/report.csv and DIR/eval_acc.png.

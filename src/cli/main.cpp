@@ -72,9 +72,9 @@ int run(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "Measure speed and memory, one JSON line out");
   std::string bench_what;
   ConfigArgs bench_args;
-  bench->add_option("what", bench_what, "model, rollout or ops")
+  bench->add_option("what", bench_what, "model, rollout, ops or load (load MODEL_DIR)")
       ->required()
-      ->check(CLI::IsMember({"model", "rollout", "ops"}));
+      ->check(CLI::IsMember({"model", "rollout", "ops", "load"}));
   bench->add_option("--config", bench_args.path, "YAML config (default: configs/r1zero_tiny.yaml)");
   bench->add_option("overrides", bench_args.overrides, "Config overrides, section.key=value");
 
@@ -141,6 +141,7 @@ int run(int argc, char** argv) {
   if (bench->parsed() && bench_what == "model") return grpo::cli::cmd_bench_model(bench_args);
   if (bench->parsed() && bench_what == "ops") return grpo::cli::cmd_bench_ops(bench_args);
   if (bench->parsed() && bench_what == "rollout") return grpo::cli::cmd_bench_rollout(bench_args);
+  if (bench->parsed() && bench_what == "load") return grpo::cli::cmd_bench_load(bench_args);
   if (bench->parsed()) {
     const char* issue = bench_what == "model"     ? "issue #4, the MoE policy"
                         : bench_what == "rollout" ? "issue #5, the rollout engine"

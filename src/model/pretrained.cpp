@@ -240,21 +240,32 @@ config::ModelConfig resolve_model_config(const config::ModelConfig& cfg, int64_t
 
 std::shared_ptr<Transformer> create_model(const config::ModelConfig& cfg, int64_t tokenizer_vocab,
                                           uint64_t seed, const at::Device& device,
-                                          at::ScalarType dtype) {
+                                          at::ScalarType dtype, WeightsFrom weights) {
   const config::ModelConfig resolved = resolve_model_config(cfg, tokenizer_vocab);
-  auto model = std::make_shared<Transformer>(resolved);
+  // Never a random init that loading would throw away (issue 18): built unset, and filled once.
+  auto model = std::make_shared<Transformer>(resolved, Init::kNone);
+  if (weights == WeightsFrom::kCaller) {
+    model->to(device, dtype);  // unset: allocated there, nothing converted
+    return model;
+  }
   if (resolved.path.empty()) {
+    // Drawn on the CPU in float32 and then converted, so the weights do not depend on the
+    // device or dtype (Transformer::init_weights).
     model->init_weights(seed);
+    model->to(device, dtype);
   } else {
+    model->to(device, dtype);
+    // The files' tensors are mapped, not read: those already in the right dtype become the
+    // parameters (CPU), the others are converted or moved once.
     load_pretrained_weights(*model, resolved.path);
     spdlog::info("model: loaded {} ({} parameters)", resolved.path,
                  count_parameters(resolved).total);
   }
-  model->to(device, dtype);
   return model;
 }
 
 void save_pretrained(const Transformer& model, const std::string& dir, int64_t max_shard_bytes) {
+  GRPO_CHECK(model.weights_set(), "save_pretrained ", dir, ": the model has no weights yet");
   fs::create_directories(dir);
   const std::string json_path = (fs::path(dir) / "config.json").string();
   {
@@ -269,7 +280,7 @@ void save_pretrained(const Transformer& model, const std::string& dir, int64_t m
 }
 
 void load_pretrained_weights(Transformer& model, const std::string& dir) {
-  model.load_state(load_sharded(dir, "model"), dir);
+  model.load_state(load_sharded(dir, "model"), dir);  // an rvalue: adopted where it fits
 }
 
 at::Device run_device(const config::Config& cfg) {

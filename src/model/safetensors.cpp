@@ -1,11 +1,21 @@
 // Safetensors reading and writing (see model/safetensors.h). The checks mirror the reference
 // implementation's validation (huggingface/safetensors, safetensors/src/tensor.rs: header size
 // limit, InvalidOffset, TensorInvalidInfo, MetadataIncompleteBuffer).
+//
+// Reading memory-maps the file, as the reference's safe_open does: the header is parsed from
+// the mapping and each tensor is a view of it (no read, no copy) whose storage keeps the
+// mapping alive. The mapping is MAP_PRIVATE and writable: writing to a tensor copies the page
+// (copy-on-write) and never reaches the file.
 #include "grpo/model/safetensors.h"
 
 #include <ATen/ATen.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -81,31 +91,66 @@ bool json_u64(const nlohmann::json& j, uint64_t* out) {
   return false;
 }
 
+// A whole file mapped MAP_PRIVATE, PROT_READ | PROT_WRITE; unmapped by the last owner (the
+// tensors' storages hold a shared_ptr to it). The descriptor is closed once mapped.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    GRPO_CHECK(fd >= 0, path, ": cannot open safetensors file: ", std::strerror(errno));
+    struct stat st {};
+    const bool ok = ::fstat(fd, &st) == 0;
+    const int stat_errno = errno;
+    if (!ok || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      GRPO_CHECK(ok, path, ": cannot stat: ", std::strerror(stat_errno));
+      throw Error(detail::concat(path, ": not a regular file (cannot read it as safetensors)"));
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
+    if (size_ > 0) {  // mmap refuses length 0; an empty file fails the length check below
+      void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+      const int map_errno = errno;
+      ::close(fd);
+      GRPO_CHECK(p != MAP_FAILED, path, ": cannot memory-map ", size_, " bytes: ",
+                 std::strerror(map_errno));
+      base_ = static_cast<char*>(p);
+    } else {
+      ::close(fd);
+    }
+  }
+  ~MappedFile() {
+    if (base_) ::munmap(base_, size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  char* data() const { return base_; }
+  uint64_t size() const { return size_; }
+
+ private:
+  char* base_ = nullptr;
+  uint64_t size_ = 0;
+};
+
 struct ParsedHeader {
   std::vector<TensorInfo> tensors;
   Metadata metadata;
   uint64_t data_start = 0;  // file offset of the data buffer
 };
 
-ParsedHeader parse_header(const std::string& path) {
+// The header of the mapped file `file` (read from `path`).
+ParsedHeader parse_header(const std::string& path, const MappedFile& file) {
   GRPO_CHECK(little_endian_host(), "safetensors IO needs a little-endian host");
-  std::ifstream in(path, std::ios::binary);
-  GRPO_CHECK(in, path, ": cannot open safetensors file");
-  in.seekg(0, std::ios::end);
-  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
+  const uint64_t file_size = file.size();
   GRPO_CHECK(file_size >= 8, path, ": truncated safetensors file: ", file_size,
              " bytes, need at least 8 for the header length");
   uint64_t n = 0;
-  in.read(reinterpret_cast<char*>(&n), 8);
-  GRPO_CHECK(in, path, ": cannot read the header length");
+  std::memcpy(&n, file.data(), 8);
   GRPO_CHECK(n <= kMaxHeaderBytes, path, ": header length ", n, " exceeds the ",
              kMaxHeaderBytes, "-byte limit (corrupt file or not safetensors)");
   GRPO_CHECK(n <= file_size - 8, path, ": header length ", n, " exceeds the ", file_size - 8,
              " bytes after the length field (truncated file or not safetensors)");
-  std::string text(n, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(n));
-  GRPO_CHECK(in, path, ": cannot read the ", n, "-byte header");
+  const std::string text(file.data() + 8, n);
 
   nlohmann::json header;
   try {
@@ -230,8 +275,13 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   text.append((8 - text.size() % 8) % 8, ' ');
   const uint64_t n = text.size();
 
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  GRPO_CHECK(out, path, ": cannot open for writing");
+  // Written beside the target and renamed over it: readers map files (load_safetensors), so an
+  // existing file, possibly mapped by a live model (this process's, or another's), must be
+  // replaced, never rewritten in place (a mapping of a truncated file faults with SIGBUS), and a
+  // failed write leaves the old file whole.
+  const std::string tmp = path + ".tmp";
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  GRPO_CHECK(out, tmp, ": cannot open for writing: ", std::strerror(errno));
   out.write(reinterpret_cast<const char*>(&n), 8);
   out.write(text.data(), static_cast<std::streamsize>(n));
   for (const auto& [name, t] : tensors) {
@@ -241,28 +291,47 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
               static_cast<std::streamsize>(c.numel() * c.element_size()));
   }
   out.close();
-  GRPO_CHECK(out, path, ": write failed (disk full?)");
+  std::error_code ec;
+  if (!out) {
+    fs::remove(tmp, ec);
+    throw Error(detail::concat(path, ": write failed (disk full?)"));
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw Error(detail::concat(path, ": cannot rename ", tmp, " over it: ", ec.message()));
+  }
 }
 
 std::vector<TensorInfo> read_safetensors_header(const std::string& path, Metadata* metadata) {
-  ParsedHeader h = parse_header(path);
+  const MappedFile file(path);  // only the header's pages are read
+  ParsedHeader h = parse_header(path, file);
   if (metadata) *metadata = h.metadata;
   return h.tensors;
 }
 
 TensorMap load_safetensors(const std::string& path, Metadata* metadata) {
-  ParsedHeader h = parse_header(path);
+  const auto file = std::make_shared<const MappedFile>(path);
+  ParsedHeader h = parse_header(path, *file);
   if (metadata) *metadata = h.metadata;
-  std::ifstream in(path, std::ios::binary);
-  GRPO_CHECK(in, path, ": cannot open safetensors file");
   TensorMap out;
   for (const auto& info : h.tensors) {
     at::ScalarType type;
     GRPO_ASSERT(dtype_from_name(info.dtype, &type), "dtype checked by parse_header");
-    at::Tensor t = at::empty(info.shape, at::TensorOptions().dtype(type));
-    in.seekg(static_cast<std::streamoff>(h.data_start + info.begin));
-    in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(info.end - info.begin));
-    GRPO_CHECK(in, path, ": tensor '", info.name, "': read failed (file changed while reading?)");
+    const auto options = at::TensorOptions().dtype(type);
+    char* data = file->data() + h.data_start + info.begin;
+    const uint64_t bytes = info.end - info.begin;
+    at::Tensor t;
+    if (bytes > 0 && reinterpret_cast<uintptr_t>(data) % c10::elementSize(type) == 0) {
+      // A view of the mapping; its storage owns a reference to it.
+      t = at::from_blob(data, info.shape, [file](void*) {}, options);
+    } else {
+      // Empty, or misaligned for its dtype (the format aligns nothing: a BF16 tensor of odd
+      // size shifts every later F32 by 2 bytes): a copy.
+      t = at::empty(info.shape, options);
+      if (bytes > 0) std::memcpy(t.data_ptr(), data, bytes);
+    }
     out.emplace(info.name, std::move(t));
   }
   return out;

@@ -9,6 +9,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cmath>
 #include <set>
 
@@ -58,7 +59,7 @@ at::Tensor padded_causal_mask(const at::Tensor& m) {
 
 }  // namespace
 
-Transformer::Transformer(const config::ModelConfig& cfg) : cfg_(cfg) {
+Transformer::Transformer(const config::ModelConfig& cfg, Init init) : cfg_(cfg) {
   GRPO_CHECK(cfg.vocab_size > 0, "model: vocab_size must be set (> 0) to build the model, got ",
              cfg.vocab_size, " (0 means: the tokenizer's; resolve it before building)");
   GRPO_CHECK(cfg.num_heads % cfg.num_kv_heads == 0, "model: num_kv_heads (", cfg.num_kv_heads,
@@ -86,10 +87,17 @@ Transformer::Transformer(const config::ModelConfig& cfg) : cfg_(cfg) {
   else
     lm_head_ = register_module("lm_head", std::make_shared<Linear>(cfg.hidden_size, cfg.vocab_size))
                    ->weight;
-  init_weights(0);
+  if (init == Init::kRandom) init_weights(0);
 }
 
+namespace {
+std::atomic<int64_t> g_init_weights_calls{0};
+}  // namespace
+
+int64_t Transformer::init_weights_calls() { return g_init_weights_calls.load(); }
+
 void Transformer::init_weights(uint64_t seed) {
+  g_init_weights_calls.fetch_add(1);
   at::NoGradGuard no_grad;
   at::Generator gen = at::detail::createCPUGenerator(seed);
   for (auto& item : named_parameters()) {
@@ -104,6 +112,12 @@ void Transformer::init_weights(uint64_t seed) {
   }
   for (auto& item : named_buffers())
     if (ends_with(item.key(), kBiasName)) item.value().zero_();
+  weights_set_ = true;
+}
+
+void Transformer::check_weights_set(const char* who) const {
+  GRPO_CHECK(weights_set_, who, ": the model was built without weights (Init::kNone) and none "
+             "were loaded (load_state or init_weights first)");
 }
 
 at::ScalarType Transformer::dtype() const { return embed_weight_.scalar_type(); }
@@ -128,6 +142,7 @@ at::Tensor Transformer::logits(const at::Tensor& hidden) const {
 
 ForwardOutput Transformer::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                    const at::Tensor& position_ids) const {
+  check_weights_set("model.forward");
   TORCH_CHECK(input_ids.dim() == 2, "model.forward: input_ids must be [B, T], got ",
               input_ids.sizes());
   const int64_t b = input_ids.size(0), t = input_ids.size(1);
@@ -177,6 +192,7 @@ ForwardOutput Transformer::forward(const at::Tensor& input_ids, const at::Tensor
 
 at::Tensor Transformer::prefill(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                 int64_t max_new_tokens, KVCache& cache) const {
+  check_weights_set("model.prefill");
   at::NoGradGuard no_grad;
   TORCH_CHECK(input_ids.dim() == 2 && input_ids.size(1) > 0,
               "model.prefill: input_ids must be [B, T] with T >= 1, got ", input_ids.sizes());
@@ -217,6 +233,7 @@ at::Tensor Transformer::prefill(const at::Tensor& input_ids, const at::Tensor& a
 }
 
 at::Tensor Transformer::decode(const at::Tensor& tokens, KVCache& cache) const {
+  check_weights_set("model.decode");
   at::NoGradGuard no_grad;
   GRPO_CHECK(!cache.empty(), "model.decode: the cache is empty (call prefill first)");
   TORCH_CHECK(tokens.dim() == 1 && tokens.size(0) == cache.rows(),
@@ -256,25 +273,30 @@ NamedTensors Transformer::state_tensors() const {
 }
 
 void Transformer::load_state(const TensorMap& tensors, const std::string& source) {
+  load_state_impl(tensors, source, /*adopt=*/false);
+}
+
+void Transformer::load_state(TensorMap&& tensors, const std::string& source) {
+  load_state_impl(tensors, source, /*adopt=*/true);
+}
+
+void Transformer::load_state_impl(const TensorMap& tensors, const std::string& source,
+                                  bool adopt) {
   at::NoGradGuard no_grad;
+  // Everything is checked before anything is set, so a refused state leaves the model as it
+  // was (and an Init::kNone model unset) instead of half loaded.
+  const NamedTensors dsts = state_tensors();
   std::set<std::string> expected;
   std::vector<std::string> missing;
-  for (const auto& [name, dst] : state_tensors()) {
+  for (const auto& [name, dst] : dsts) {
     expected.insert(name);
     auto it = tensors.find(name);
     if (it == tensors.end()) {
-      if (ends_with(name, kBiasName)) {
-        // A checkpoint made without aux-free balancing: the bias starts at zero.
-        spdlog::info("{}: no {}: aux-free routing bias starts at zero", source, name);
-        dst.zero_();
-        continue;
-      }
-      missing.push_back(name);
+      if (!ends_with(name, kBiasName)) missing.push_back(name);
       continue;
     }
     GRPO_CHECK(it->second.sizes() == dst.sizes(), source, ": tensor '", name, "' has shape ",
                it->second.sizes(), ", the model expects ", dst.sizes());
-    dst.copy_(it->second.to(dst.scalar_type()));
   }
   std::vector<std::string> unexpected;
   for (const auto& [name, t] : tensors) {
@@ -294,6 +316,31 @@ void Transformer::load_state(const TensorMap& tensors, const std::string& source
   GRPO_CHECK(missing.empty(), source, ": missing tensors for this model config: ", list(missing));
   GRPO_CHECK(unexpected.empty(), source, ": tensors this model config does not have: ",
              list(unexpected), " (does config.json match the weights?)");
+
+  for (const auto& [name, dst_handle] : dsts) {
+    at::Tensor dst = dst_handle;  // the parameter's own TensorImpl: set_data reaches the module
+    auto it = tensors.find(name);
+    if (it == tensors.end()) {
+      // A checkpoint made without aux-free balancing: the bias starts at zero.
+      spdlog::info("{}: no {}: aux-free routing bias starts at zero", source, name);
+      dst.zero_();
+      continue;
+    }
+    const at::Tensor& src = it->second;
+    const bool same_device = src.device() == dst.device();
+    if (adopt && same_device && dst.device().is_cpu() && !src.requires_grad()) {
+      // Used as it is (a mapped file's pages stay shared until written), or converted once.
+      dst.set_data(src.scalar_type() == dst.scalar_type() && src.is_contiguous()
+                       ? src
+                       : src.to(dst.scalar_type(), /*non_blocking=*/false, /*copy=*/false,
+                                at::MemoryFormat::Contiguous));
+    } else if (same_device) {
+      dst.copy_(src);  // the dtype conversion, if any, in the same pass
+    } else {
+      dst.copy_(src.to(dst.scalar_type()));  // converted on the source device, then moved
+    }
+  }
+  weights_set_ = true;
 }
 
 void Transformer::update_router_bias(const std::vector<at::Tensor>& expert_load) {
@@ -310,15 +357,26 @@ void Transformer::keep_biases_float32() {
       moe->bias.set_data(moe->bias.to(at::kFloat));
 }
 
+void Transformer::reallocate_unset(torch::Device device, torch::Dtype dtype) {
+  at::NoGradGuard no_grad;
+  for (auto& item : named_parameters())
+    item.value().set_data(
+        at::empty(item.value().sizes(), item.value().options().device(device).dtype(dtype)));
+  for (auto& item : named_buffers()) item.value().set_data(item.value().to(device));
+}
+
 void Transformer::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
+  if (!weights_set_) return reallocate_unset(device, dtype);
   torch::nn::Module::to(device, dtype, non_blocking);
   keep_biases_float32();
 }
 void Transformer::to(torch::Dtype dtype, bool non_blocking) {
+  if (!weights_set_) return reallocate_unset(device(), dtype);
   torch::nn::Module::to(dtype, non_blocking);
   keep_biases_float32();
 }
 void Transformer::to(torch::Device device, bool non_blocking) {
+  if (!weights_set_) return reallocate_unset(device, dtype());
   torch::nn::Module::to(device, non_blocking);
 }
 

@@ -120,12 +120,18 @@ void Trainer::Impl::build() {
   check_rules_fit_data(*scorer, *data, cfg);
   const RunStart start = start_run_dir();
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
-  policy = model::create_model(cfg.model, tokenizer->vocab_size(), seed, device, dtype);
+  // A resumed policy gets its weights from the checkpoint (open_run_dir): built unset, not
+  // initialised or loaded from model.path only to be overwritten (issue 18).
+  const bool resuming = !start.from.empty();
+  policy = model::create_model(cfg.model, tokenizer->vocab_size(), seed, device, dtype,
+                               resuming ? model::WeightsFrom::kCaller
+                                        : model::WeightsFrom::kConfig);
   const auto pc = model::count_parameters(policy->config());
   spdlog::info("policy: {:.2f} M parameters ({:.2f} M active per token), {:.1f} MB, {}",
                pc.total / 1e6, pc.active / 1e6, param_mb(*policy),
-               cfg.model.path.empty() ? "random init (seed " + std::to_string(seed) + ")"
-                                      : "from " + cfg.model.path);
+               resuming                ? "from checkpoint " + start.from
+               : cfg.model.path.empty() ? "random init (seed " + std::to_string(seed) + ")"
+                                        : "from " + cfg.model.path);
 
   settings = StepSettings::from_config(cfg);
 
@@ -377,6 +383,9 @@ CheckpointContents Trainer::Impl::read_checkpoint(const std::string& dir) const 
 }
 
 void Trainer::Impl::apply_checkpoint(CheckpointContents c) {
+  // Copied into the parameters (const&), not adopted: the first step writes every parameter
+  // anyway, and adopting would keep the checkpoint's file mapped for the whole run, holding
+  // its disk space after trainer.keep_last deletes it. The mapping goes with `c`.
   policy->load_state(c.weights, c.dir + "/model.safetensors");
   optimizer->load_state(c.optimizer_state, c.optimizer_steps);
   data->restore(c.data);  // checked against the step bound by read_checkpoint

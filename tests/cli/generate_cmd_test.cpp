@@ -1,15 +1,18 @@
-// `grpo generate` and `grpo bench rollout` as a user runs them: a random-init tiny policy
-// (model.path= ), short completions, JSON lines out.
+// `grpo generate`, `grpo bench rollout` and `grpo bench load` as a user runs them: a random-init
+// tiny policy (model.path= ), short completions, JSON lines out.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/test_util.h"
 #include "grpo/config/loader.h"
 #include "grpo/data/prompt_source.h"
+#include "grpo/model/pretrained.h"
+#include "model/fixtures.h"
 
 namespace grpo {
 namespace {
@@ -294,6 +297,33 @@ TEST(BenchRolloutCmdTest, OneJsonLineWithTheFigures) {
     shares += s;
   }
   EXPECT_LE(shares, 1.0 + 1e-9);
+}
+
+TEST(BenchLoadCmdTest, OneJsonLineWithTheFigures) {
+  const config::ModelConfig cfg = model::test::small_config();
+  const std::string dir = testing::fresh_dir("bench_load");
+  {
+    model::Transformer m(cfg);
+    model::save_pretrained(m, dir);
+  }
+  const auto r = run_grpo({"bench", "load", dir, "--config", source_path(kTiny)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = lines_of(r.out);
+  ASSERT_EQ(out.size(), 1u) << r.out;
+  const auto& j = out[0];
+  EXPECT_EQ(j["bench"], "load");
+  EXPECT_EQ(j["model"], dir);
+  EXPECT_EQ(j["params"].get<int64_t>(), model::count_parameters(cfg).total);
+  EXPECT_EQ(j["file_bytes"].get<int64_t>(),
+            int64_t(std::filesystem::file_size(dir + "/model.safetensors")));
+  EXPECT_GT(j["load_s"].get<double>(), 0.0);
+  EXPECT_GT(j["rss_after_load_mb"].get<double>(), 0.0);
+  EXPECT_GE(j["peak_rss_mb"].get<double>(), j["rss_after_forward_mb"].get<double>());
+
+  const auto bad = run_grpo({"bench", "load", dir + "/nope", "--config", source_path(kTiny)});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("bench load: give a model directory"));
+  EXPECT_THAT(bad.err, HasSubstr(dir + "/nope"));
 }
 
 }  // namespace

@@ -44,18 +44,29 @@ at::Device run_device(const config::Config& cfg);
 // run.dtype as a scalar type (float32 or bfloat16).
 at::ScalarType run_dtype(const config::Config& cfg);
 
-// Builds the model of resolve_model_config(cfg, tokenizer_vocab): weights from cfg.path when
-// set, else init_weights(seed); then moves it to `device` and `dtype`.
+// Where create_model's weights come from.
+enum class WeightsFrom {
+  kConfig,  // cfg.path when set (load_pretrained_weights), else init_weights(seed)
+  kCaller,  // none: the model is returned unset (Init::kNone) for the caller to load_state()
+};
+
+// Builds the model of resolve_model_config(cfg, tokenizer_vocab) on `device` in `dtype`, its
+// weights as `weights` says. No random init is drawn for a model whose weights are loaded: the
+// parameters are allocated uninitialised and each is set once, from the memory-mapped files
+// (a tensor already in `dtype` on a CPU model is used without a copy, see
+// Transformer::load_state). A random init is drawn on the CPU in float32, then converted.
 std::shared_ptr<Transformer> create_model(const config::ModelConfig& cfg, int64_t tokenizer_vocab,
                                           uint64_t seed, const at::Device& device = at::kCPU,
-                                          at::ScalarType dtype = at::kFloat);
+                                          at::ScalarType dtype = at::kFloat,
+                                          WeightsFrom weights = WeightsFrom::kConfig);
 
 // Writes config.json and the weights (state_tensors(), in the model's dtype) into `dir`
 // (created if needed); sharded when larger than max_shard_bytes.
 void save_pretrained(const Transformer& model, const std::string& dir,
                      int64_t max_shard_bytes = kDefaultShardBytes);
 
-// Loads the weights of `dir` (single file or sharded) into `model` (strict: see load_state).
+// Loads the weights of `dir` (single file or sharded) into `model` (strict: see load_state;
+// the mapped tensors are adopted where they fit: the TensorMap&& overload of load_state).
 void load_pretrained_weights(Transformer& model, const std::string& dir);
 
 }  // namespace grpo::model

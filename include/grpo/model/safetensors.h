@@ -45,6 +45,8 @@ struct TensorInfo {
 // Writes `tensors` (any device, any supported dtype; written as stored, contiguous) to `path`
 // in the given order, with optional "__metadata__". The header is padded with spaces to a
 // multiple of 8 bytes, as the reference writer does. Names must be unique and non-empty.
+// Written to <path>.tmp and renamed over `path`: a file that a loaded model still maps is
+// replaced, never rewritten under it.
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const Metadata& metadata = {});
 
@@ -52,7 +54,13 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 std::vector<TensorInfo> read_safetensors_header(const std::string& path,
                                                 Metadata* metadata = nullptr);
 
-// Reads every tensor of `path` into CPU tensors of the file's dtypes.
+// Every tensor of `path` as a CPU tensor of the file's dtype, without reading the data: the
+// file is memory-mapped (MAP_PRIVATE) and each tensor is a contiguous view of the mapping
+// (a copy only where its offset is misaligned for its dtype, or it is empty). The tensors are
+// writable: a write copies the page touched (copy-on-write), the file never changes. The
+// mapping lives as long as any of the tensors. A file truncated or rewritten in place while
+// mapped is outside the contract (reading an unmapped page is SIGBUS); save_safetensors
+// replaces files by renaming, which is safe.
 TensorMap load_safetensors(const std::string& path, Metadata* metadata = nullptr);
 
 // Writes `tensors` into `dir` as <stem>.safetensors when they fit in `max_shard_bytes`, else as
@@ -63,8 +71,9 @@ std::vector<std::string> save_sharded(const std::string& dir, const NamedTensors
                                       const Metadata& metadata = {});
 
 // Reads <dir>/<stem>.safetensors.index.json and every shard it names when the index exists,
-// else <dir>/<stem>.safetensors. Every tensor of the index must be in the shard it names and
-// no shard may hold a tensor the index does not list.
+// else <dir>/<stem>.safetensors, each through load_safetensors (mapped, not copied). Every
+// tensor of the index must be in the shard it names and no shard may hold a tensor the index
+// does not list.
 TensorMap load_sharded(const std::string& dir, const std::string& stem = "model");
 
 // True when `dir` holds <stem>.safetensors or its index.

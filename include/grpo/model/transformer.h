@@ -48,12 +48,20 @@ struct ForwardOutput {
   std::vector<at::Tensor> expert_load;
 };
 
+// What the Transformer constructor puts in the parameters.
+enum class Init {
+  kRandom,  // init_weights(0): a model that runs as built
+  // Uninitialised storage (at::empty, no page written) for weights about to be loaded:
+  // load_state() or init_weights() must set them. Until then forward, prefill and decode
+  // refuse the model, and to() allocates in the new device/dtype instead of converting.
+  kNone,
+};
+
 class Transformer : public torch::nn::Module {
  public:
   // Shapes from `cfg` (cfg.vocab_size must be set: > 0). Parameters are allocated on the CPU
-  // in float32 and initialised by init_weights(cfg.init_std, seed 0); use init_weights() or
-  // load_state() to set them.
-  explicit Transformer(const config::ModelConfig& cfg);
+  // in float32 and filled as `init` says; use init_weights() or load_state() to set them.
+  explicit Transformer(const config::ModelConfig& cfg, Init init = Init::kRandom);
 
   const config::ModelConfig& config() const { return cfg_; }
 
@@ -61,6 +69,12 @@ class Transformer : public torch::nn::Module {
   // bias 0; drawn on the CPU from a generator seeded with `seed`, in registration order, so
   // the weights depend only on (config, seed), not on the device.
   void init_weights(uint64_t seed);
+  // False from construction with Init::kNone until init_weights() or a load_state() that set
+  // every tensor.
+  bool weights_set() const { return weights_set_; }
+  // How many times init_weights() has run in this process, over every model: what the tests
+  // read to check that a model built for loading draws no random init.
+  static int64_t init_weights_calls();
 
   // input_ids [B, T] int64; attention_mask [B, T] (bool or integer, 1 = real; undefined: all
   // real); position_ids [B, T] int64 (undefined: cumsum(mask) - 1, clamped at 0, which is
@@ -87,9 +101,15 @@ class Transformer : public torch::nn::Module {
   // What a checkpoint holds: every parameter and the routing-bias buffers.
   NamedTensors state_tensors() const;
   // Sets every tensor of state_tensors() from `tensors` (converted to the model's dtype and
-  // device). Throws grpo::Error naming missing, unexpected or misshapen entries; with tied
-  // embeddings a "lm_head.weight" entry is ignored (Hugging Face ties it the same way).
+  // device). Throws grpo::Error naming missing, unexpected or misshapen entries, before any
+  // tensor is set; with tied embeddings a "lm_head.weight" entry is ignored (Hugging Face
+  // ties it the same way). The const& overload copies into the parameters' storage.
   void load_state(const TensorMap& tensors, const std::string& source = "state");
+  // The same, consuming `tensors`: a contiguous CPU tensor already of the parameter's device,
+  // dtype and shape becomes the parameter's storage (no copy; a memory-mapped file's pages,
+  // from load_safetensors); the others are copied (converted) as above. Parameters stay the
+  // same tensors (set_data: modules, optimizers and requires_grad see the new values).
+  void load_state(TensorMap&& tensors, const std::string& source = "state");
 
   // Aux-loss-free balancing: one bias step per MoE layer from the summed expert_load of a
   // training step (DeepSeek-V3). No-op unless model.router_aux_free.
@@ -107,6 +127,11 @@ class Transformer : public torch::nn::Module {
 
  private:
   void keep_biases_float32();
+  void load_state_impl(const TensorMap& tensors, const std::string& source, bool adopt);
+  // Init::kNone before any weights: new uninitialised storage on `device` in `dtype` (the
+  // routing biases stay float32), nothing converted.
+  void reallocate_unset(torch::Device device, torch::Dtype dtype);
+  void check_weights_set(const char* who) const;
   at::Tensor embed(const at::Tensor& ids) const;
 
   config::ModelConfig cfg_;
@@ -114,6 +139,7 @@ class Transformer : public torch::nn::Module {
   at::Tensor embed_weight_, norm_weight_, lm_head_;
   std::vector<std::shared_ptr<DecoderLayer>> layers_;
   std::vector<std::shared_ptr<MoeLayer>> moe_layers_;
+  bool weights_set_ = false;
 };
 
 // Closed-form parameter counts of a config (cfg.vocab_size > 0). total: every parameter;
