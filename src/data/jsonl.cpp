@@ -12,8 +12,6 @@
 namespace grpo::data {
 namespace {
 
-std::string type_name(const nlohmann::json& v) { return v.type_name(); }
-
 std::string field_list(const nlohmann::json& obj) {
   std::string s;
   for (auto it = obj.begin(); it != obj.end(); ++it) s += (s.empty() ? "" : ", ") + it.key();
@@ -41,15 +39,15 @@ nlohmann::json extract_answer(const nlohmann::json& value, const std::string& ex
     if (is_plain_answer(value)) return value;
     if (value.is_array() && !value.empty()) {
       for (const auto& v : value)
-        GRPO_CHECK(is_plain_answer(v), "a list of accepted answers holds a ", type_name(v),
-                   " (expected strings or numbers)");
+        GRPO_CHECK(is_plain_answer(v), "a list of accepted answers holds ",
+                   core::json_type_phrase(v), " (expected strings or numbers)");
       return value;
     }
     throw Error("expected a string, a number or a non-empty list of them, got " +
-                (value.is_array() ? std::string("an empty list") : "a " + type_name(value)));
+                (value.is_array() ? std::string("an empty list") : core::json_type_phrase(value)));
   }
-  GRPO_CHECK(value.is_string(), "answer extraction '", extract, "' needs a string, got a ",
-             type_name(value));
+  GRPO_CHECK(value.is_string(), "answer extraction '", extract, "' needs a string, got ",
+             core::json_type_phrase(value));
   const std::string& s = value.get_ref<const std::string&>();
   if (extract == "gsm8k") {
     const auto a = after_hashes(s);
@@ -71,8 +69,9 @@ void read_task_fields(const nlohmann::json& obj, Example* ex) {
   // equals (issue 18).
   if (obj.contains("nums")) {
     const auto& n = obj["nums"];
-    GRPO_CHECK(n.is_array() && !n.empty(), "field 'nums': expected a non-empty list of integers, "
-               "got a ", type_name(n));
+    GRPO_CHECK(n.is_array() && !n.empty(),
+               "field 'nums': expected a non-empty list of integers, got ",
+               core::json_type_phrase(n));
     ex->nums.clear();
     for (size_t i = 0; i < n.size(); ++i)
       ex->nums.push_back(core::json_int(n[i], "field 'nums': element " + std::to_string(i + 1)));
@@ -93,7 +92,7 @@ nlohmann::json parse_json_object(const std::string& line) {
   // Bounded nesting (core::parse_json): field_text() and nlohmann's dump() recurse once per
   // level, and a line of ~70k '[' overflowed the stack (issue 18).
   nlohmann::json obj = core::parse_json(line);
-  GRPO_CHECK(obj.is_object(), "expected a JSON object, got a ", type_name(obj));
+  GRPO_CHECK(obj.is_object(), "expected a JSON object, got ", core::json_type_phrase(obj));
   return obj;
 }
 
@@ -117,8 +116,8 @@ JsonlData load_jsonl(const std::string& path, const JsonlSpec& spec,
       GRPO_CHECK(obj.contains(spec.prompt_field), "no field '", spec.prompt_field,
                  "' (data.prompt_field; the line has: ", field_list(obj), ")");
       const auto& q = obj[spec.prompt_field];
-      GRPO_CHECK(q.is_string(), "field '", spec.prompt_field, "' (data.prompt_field): expected "
-                 "a string, got a ", type_name(q));
+      GRPO_CHECK(q.is_string(), "field '", spec.prompt_field,
+                 "' (data.prompt_field): expected a string, got ", core::json_type_phrase(q));
       ex.question = q.get<std::string>();
       GRPO_CHECK(!trim(ex.question).empty(), "field '", spec.prompt_field, "' is empty");
       GRPO_CHECK(obj.contains(spec.answer_field), "no field '", spec.answer_field,

@@ -159,7 +159,7 @@ ParsedHeader parse_header(const std::string& path, const MappedFile& file) {
     throw Error(detail::concat(path, ": malformed JSON header: ", e.what()));
   }
   GRPO_CHECK(header.is_object(), path, ": malformed header: expected a JSON object, got ",
-             header.type_name());
+             core::json_type_phrase(header));
 
   ParsedHeader out;
   out.data_start = 8 + n;
@@ -169,13 +169,14 @@ ParsedHeader parse_header(const std::string& path, const MappedFile& file) {
       GRPO_CHECK(entry.is_object(), path, ": __metadata__ must be an object of strings");
       for (const auto& [k, v] : entry.items()) {
         GRPO_CHECK(v.is_string(), path, ": __metadata__ '", k, "' must be a string, got ",
-                   v.type_name());
+                   core::json_type_phrase(v));
         out.metadata[k] = v.get<std::string>();
       }
       continue;
     }
     const std::string where = path + ": tensor '" + name + "'";
-    GRPO_CHECK(entry.is_object(), where, ": expected an object, got ", entry.type_name());
+    GRPO_CHECK(entry.is_object(), where, ": expected an object, got ",
+               core::json_type_phrase(entry));
     GRPO_CHECK(entry.contains("dtype") && entry["dtype"].is_string(), where,
                ": missing or non-string 'dtype'");
     GRPO_CHECK(entry.contains("shape") && entry["shape"].is_array(), where,

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "grpo/core/error.h"
+#include "grpo/core/json.h"
 #include "grpo/data/answer.h"
 #include "grpo/reward/answer_norm.h"
 #include "grpo/reward/excerpt.h"
@@ -105,7 +106,7 @@ class AnswerMatchRule : public RewardRule {
     std::vector<Reference> refs;
     for (const auto& v : values) {
       GRPO_CHECK(v.is_string() || v.is_number(), "answer_match rule: example ", ex.origin,
-                 ": reference answers are strings or numbers, got ", v.type_name());
+                 ": reference answers are strings or numbers, got ", core::json_type_phrase(v));
       Reference r;
       const std::string text = v.is_string() ? v.get<std::string>() : v.dump();
       r.shown = excerpt(text);

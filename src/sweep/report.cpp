@@ -57,7 +57,7 @@ std::vector<nlohmann::json> read_steps(const std::string& path, SweepReport* rep
     try {
       obj = core::parse_json(line);  // bounded nesting (issue 18)
       if (!obj.is_object())
-        problem = std::string("expected a JSON object, got a ") + obj.type_name();
+        problem = "expected a JSON object, got " + core::json_type_phrase(obj);
       else if (!obj.contains("step"))
         problem = "no numeric \"step\" field";
       else
@@ -270,7 +270,8 @@ SweepReport load_sweep_report(const std::string& dir) {
   } catch (const Error& e) {
     throw UsageError(path + ": " + e.what());
   }
-  GRPO_USAGE_CHECK(doc.is_object(), path, ": expected a JSON object, got a ", doc.type_name());
+  GRPO_USAGE_CHECK(doc.is_object(), path, ": expected a JSON object, got ",
+                   core::json_type_phrase(doc));
   GRPO_USAGE_CHECK(doc.contains("variants") && doc["variants"].is_array(), path,
                    ": expected an array \"variants\"");
   SweepReport report;
@@ -280,7 +281,8 @@ SweepReport load_sweep_report(const std::string& dir) {
   for (size_t i = 0; i < doc["variants"].size(); ++i) {
     const nlohmann::json& jv = doc["variants"][i];
     const std::string where = fmt::format("{}: variants[{}]", path, i);
-    GRPO_USAGE_CHECK(jv.is_object(), where, ": expected an object, got a ", jv.type_name());
+    GRPO_USAGE_CHECK(jv.is_object(), where, ": expected an object, got ",
+                     core::json_type_phrase(jv));
     GRPO_USAGE_CHECK(jv.contains("name") && jv["name"].is_string(), where,
                      ": expected a string \"name\"");
     VariantResult v;
@@ -293,7 +295,7 @@ SweepReport load_sweep_report(const std::string& dir) {
     v.group = v.name;
     if (jv.contains("group") && !jv["group"].is_null()) {
       GRPO_USAGE_CHECK(jv["group"].is_string(), where, " (", v.name,
-                       "): \"group\" must be a string, got a ", jv["group"].type_name());
+                       "): \"group\" must be a string, got ", core::json_type_phrase(jv["group"]));
       v.group = jv["group"];
     }
     if (jv.contains("seed") && !jv["seed"].is_null()) {

@@ -311,7 +311,8 @@ CheckpointContents Trainer::Impl::read_checkpoint(const std::string& dir) const 
   // (a state nested 1e6 deep crashed the resume) and range-checked integers (issue 18).
   const std::string state_file = dir + "/trainer_state.json";
   const nlohmann::json st = core::parse_json_file(state_file);
-  GRPO_CHECK(st.is_object(), state_file, ": expected a JSON object, got a ", st.type_name());
+  GRPO_CHECK(st.is_object(), state_file, ": expected a JSON object, got ",
+             core::json_type_phrase(st));
   const auto field = [&](const char* key) -> const nlohmann::json& {
     GRPO_CHECK(st.contains(key), state_file, ": no '", key, "'");
     return st[key];

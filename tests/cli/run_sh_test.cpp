@@ -48,9 +48,9 @@ TEST(RunShTest, ShortPipelineWritesBaseModelRunAndPlot) {
   }
   overrides += " model.path=" + base + "/final pretrain.output_dir=" + base +
                " pretrain.total_steps=6 pretrain.batch_size=4 pretrain.seq_len=128";
-  const auto r = testing::run_shell(
-      "cd " + testing::source_path(".") + " && GRPO_BIN='" + GRPO_BINARY + "' scripts/run.sh" +
-      overrides + " 2>&1");
+  const auto r =
+      testing::run_shell("cd " + testing::source_path(".") + " && GRPO_BIN='" +
+                         testing::grpo_binary() + "' scripts/run.sh" + overrides + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
 
   // Stage 1: the base model was missing, so it was pretrained.

@@ -84,7 +84,7 @@ class Background {
       const std::string out = log_prefix + ".stdout";
       if (!freopen(out.c_str(), "w", stdout) || !freopen(err_path_.c_str(), "w", stderr)) _exit(126);
       std::vector<char*> argv;
-      std::string bin = GRPO_BINARY;
+      std::string bin = grpo_binary();
       argv.push_back(bin.data());
       std::vector<std::string> copy = args;
       for (auto& s : copy) argv.push_back(s.data());

@@ -35,7 +35,7 @@ std::string unique_tmp(const std::string& tag) {
   std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "global";
   for (char& c : name)
     if (c == '/') c = '_';
-  const fs::path dir = fs::path(GRPO_TEST_TMP) / "io" / name;
+  const fs::path dir = fs::path(test_tmp_dir()) / "io" / name;
   fs::create_directories(dir);
   return (dir / tag).string();
 }
@@ -55,13 +55,13 @@ CommandResult run_shell(const std::string& command, const std::string& stdin_tex
 }
 
 CommandResult run_grpo(const std::vector<std::string>& args, const std::string& stdin_text) {
-  std::string cmd = shell_quote(GRPO_BINARY);
+  std::string cmd = shell_quote(grpo_binary());
   for (const auto& a : args) cmd += " " + shell_quote(a);
   return run_shell(cmd, stdin_text);
 }
 
 std::string fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(GRPO_TEST_TMP) / name;
+  const fs::path dir = fs::path(test_tmp_dir()) / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
@@ -83,7 +83,32 @@ void write_file(const std::string& path, const std::string& text) {
 }
 
 std::string source_path(const std::string& relative) {
-  return (fs::path(GRPO_SOURCE_DIR) / relative).string();
+  return (fs::path(source_dir()) / relative).string();
+}
+
+const std::string& source_dir() {
+  static const std::string s = GRPO_SOURCE_DIR;
+  return s;
+}
+const std::string& grpo_binary() {
+  static const std::string s = GRPO_BINARY;
+  return s;
+}
+const std::string& dist_worker_binary() {
+  static const std::string s = GRPO_DIST_WORKER;
+  return s;
+}
+const std::string& torchrun_path() {
+  static const std::string s = GRPO_TORCHRUN;
+  return s;
+}
+const std::string& test_tmp_dir() {
+  static const std::string s = GRPO_TEST_TMP;
+  return s;
+}
+const std::string& c10d_objects() {
+  static const std::string s = GRPO_C10D_OBJECTS;
+  return s;
 }
 
 }  // namespace grpo::testing

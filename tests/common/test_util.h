@@ -42,4 +42,13 @@ std::string error_of(const std::function<void()>& f) {
 // Path of a file in the source tree (configs/..., tests/golden/...).
 std::string source_path(const std::string& relative);
 
+// Paths of this build: tests/CMakeLists.txt defines them on test_util.cpp alone, so the other
+// test files compile to the same command line in every checkout and a fresh clone hits ccache.
+const std::string& source_dir();          // the source tree
+const std::string& grpo_binary();         // the grpo binary under test
+const std::string& dist_worker_binary();  // one rank of the multi-process tests
+const std::string& torchrun_path();       // torchrun of the virtual environment
+const std::string& test_tmp_dir();        // scratch space under the build tree
+const std::string& c10d_objects();        // the c10d object files, separated by spaces
+
 }  // namespace grpo::testing

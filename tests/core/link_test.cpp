@@ -5,11 +5,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/test_util.h"
+
 namespace {
 
 TEST(LinkTest, StdFilesystemCallsResolveToWorkingLibstdcxx) {
   namespace fs = std::filesystem;
-  const fs::path root = fs::path(GRPO_TEST_TMP) / "link_test";
+  const fs::path root = fs::path(::grpo::testing::test_tmp_dir()) / "link_test";
   fs::create_directories(root / "a" / "b");
   std::ofstream(root / "a" / "b" / "f.txt") << "x";
   EXPECT_EQ(fs::remove_all(root), 4u);  // root, a, b, f.txt

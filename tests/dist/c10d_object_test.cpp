@@ -12,7 +12,7 @@ namespace grpo {
 namespace {
 
 TEST(C10dObjectTest, DefinesNoGlooSymbols) {
-  std::istringstream objects(GRPO_C10D_OBJECTS);
+  std::istringstream objects(testing::c10d_objects());
   std::string object;
   int checked = 0;
   while (objects >> object) {

@@ -74,18 +74,18 @@ std::string bounded(const std::string& command) {
 std::string by_hand(int rank, int world, const std::string& port, const std::string& args) {
   return "RANK=" + std::to_string(rank) + " WORLD_SIZE=" + std::to_string(world) +
          " LOCAL_RANK=" + std::to_string(rank) + " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port +
-         " OMP_NUM_THREADS=1 " + bounded(GRPO_DIST_WORKER) + " " + args;
+         " OMP_NUM_THREADS=1 " + bounded(testing::dist_worker_binary()) + " " + args;
 }
 
 class MultiProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(GRPO_TORCHRUN))
-      GTEST_SKIP() << GRPO_TORCHRUN << " missing: run scripts/setup.sh";
+    if (!std::filesystem::exists(testing::torchrun_path()))
+      GTEST_SKIP() << testing::torchrun_path() << " missing: run scripts/setup.sh";
   }
   // torchrun's own chatter (OMP_NUM_THREADS banner, failure summaries) stays out of the way.
   static std::string torchrun() {
-    return std::string("OMP_NUM_THREADS=1 LOGLEVEL=ERROR ") + bounded(GRPO_TORCHRUN);
+    return std::string("OMP_NUM_THREADS=1 LOGLEVEL=ERROR ") + bounded(testing::torchrun_path());
   }
 };
 
@@ -102,13 +102,13 @@ void expect_passes(const CommandResult& r, int world) {
 
 TEST_F(MultiProcessTest, TorchrunTwoProcesses) {
   expect_passes(run_shell(torchrun() + " --standalone --nproc-per-node 2 --no-python " +
-                          GRPO_DIST_WORKER + " ops --timeout 20"),
+                          testing::dist_worker_binary() + " ops --timeout 20"),
                 2);
 }
 
 TEST_F(MultiProcessTest, TorchrunThreeProcesses) {
   expect_passes(run_shell(torchrun() + " --standalone --nproc-per-node 3 --no-python " +
-                          GRPO_DIST_WORKER + " ops --timeout 20"),
+                          testing::dist_worker_binary() + " ops --timeout 20"),
                 3);
 }
 
@@ -119,8 +119,9 @@ TEST_F(MultiProcessTest, SlurmVariables) {
     for (int r = 0; r < 2; ++r)
       cmd += "SLURM_PROCID=" + std::to_string(r) + " SLURM_LOCALID=" + std::to_string(r) +
              " SLURM_NTASKS=2 SLURM_STEP_ID=0 SLURM_JOB_ID=7 "
-             "SLURM_STEP_NODELIST='localhost,n[1-3]' MASTER_PORT=" + port +
-             " OMP_NUM_THREADS=1 " + bounded(GRPO_DIST_WORKER) + " ops --timeout 20 & ";
+             "SLURM_STEP_NODELIST='localhost,n[1-3]' MASTER_PORT=" +
+             port + " OMP_NUM_THREADS=1 " + bounded(testing::dist_worker_binary()) +
+             " ops --timeout 20 & ";
     return cmd + "wait)";
   });
   // `wait` without arguments returns 0 whatever the children did: the PASS lines decide.

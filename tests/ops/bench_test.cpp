@@ -46,9 +46,8 @@ TEST(OpsBench, CommandRejectsAnUnknownDevice) {
 }
 
 TEST(OpsBench, CommandRejectsAnUnknownOpFilter) {
-  const auto r =
-      grpo::testing::run_shell(std::string("GRPO_BENCH_OPS=token_logprob ") + GRPO_BINARY +
-                               " bench ops run.device=cpu");
+  const auto r = grpo::testing::run_shell(std::string("GRPO_BENCH_OPS=token_logprob ") +
+                                          testing::grpo_binary() + " bench ops run.device=cpu");
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("GRPO_BENCH_OPS"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("'token_logprob'"), std::string::npos) << r.err;

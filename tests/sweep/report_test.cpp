@@ -272,7 +272,7 @@ TEST(SweepReportTest, OutPrefixAndNoGnuplot) {
   const std::string dir = make_sweep("sweep_report_prefix");
   const std::string prefix = dir + "/out/abl";
   // No PATH: gnuplot cannot be found; the tables are still written and the exit code is 0.
-  const auto res = testing::run_shell(std::string("PATH=/nonexistent '") + GRPO_BINARY +
+  const auto res = testing::run_shell(std::string("PATH=/nonexistent '") + testing::grpo_binary() +
                                       "' sweep-report '" + dir + "' --out '" + prefix + "'");
   ASSERT_EQ(res.exit_code, 0) << res.err;
   EXPECT_THAT(res.err, HasSubstr("gnuplot is not installed"));
@@ -339,7 +339,7 @@ TEST(SweepReportTest, BadInputExitsTwoNamingTheFile) {
 
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"{\"variants\": [", "sweep.json: not valid JSON"},
-      {"[1, 2]", "sweep.json: expected a JSON object, got a array"},
+      {"[1, 2]", "sweep.json: expected a JSON object, got an array"},
       {"{\"sweep\": \"x\"}", "sweep.json: expected an array \"variants\""},
       {"{\"variants\": [{\"name\": \"a\"}, {\"group\": \"g\"}]}",
        "sweep.json: variants[1]: expected a string \"name\""},

@@ -15,6 +15,7 @@
 #include <functional>
 #include <thread>
 
+#include "common/test_util.h"
 #include "sweep/sweep_run.h"
 
 namespace grpo {
@@ -73,7 +74,8 @@ TEST(SlurmSweepTest, JobArrayRunsPreemptedTaskRequeuesAndResumesExactly) {
   testing::write_tiny_sweep(file, out, kSteps, R"(grid: {algo.adv_norm: [group_std, none]}
 slurm: {cpus_per_task: 1, time: "00:05:00"}
 )");
-  auto r = run_shell(cluster.env() + q(GRPO_BINARY) + " sweep " + q(file) + " --backend slurm");
+  auto r = run_shell(cluster.env() + q(testing::grpo_binary()) + " sweep " + q(file) +
+                     " --backend slurm");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("submitted job array "));
   // The last line is the job id alone.
@@ -146,7 +148,8 @@ TEST(SlurmSweepTest, MultiTaskVariantRunsDataParallelUnderSrun) {
   testing::write_tiny_sweep(file, out, 2, R"(variants: [{name: dp}]
 slurm: {tasks_per_node: 2, cpus_per_task: 1, time: "00:05:00"}
 )");
-  auto r = run_shell(cluster.env() + q(GRPO_BINARY) + " sweep " + q(file) + " --backend slurm");
+  auto r = run_shell(cluster.env() + q(testing::grpo_binary()) + " sweep " + q(file) +
+                     " --backend slurm");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(testing::read_file(out + "/sweep.sbatch"), HasSubstr("--only-index \"$i\" --srun"));
   ASSERT_TRUE(wait_until([&] { return run_shell(cluster.env() + "squeue -h").out.empty(); }, 40))

@@ -141,7 +141,7 @@ TEST(SweepTest, DuplicateNamesAreRejected) {
 )");
   EXPECT_THAT(err, HasSubstr("'a' is used twice"));
   EXPECT_THAT(err, HasSubstr("gs.yaml:5"));  // the second definition
-  EXPECT_THAT(err, HasSubstr("first at " + fs::path(GRPO_TEST_TMP).string() +
+  EXPECT_THAT(err, HasSubstr("first at " + fs::path(testing::test_tmp_dir()).string() +
                              "/sweep_dup/gs.yaml:4"));
   err = load_error("sweep_dup_grid", "grid: {algo.adv_norm: [none, none]}\n");
   EXPECT_THAT(err, HasSubstr("'adv_norm=none' is used twice"));

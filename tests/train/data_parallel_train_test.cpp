@@ -41,8 +41,8 @@ std::vector<nlohmann::json> lines(const std::string& path) {
 
 CommandResult torchrun(int n, const std::string& a) {
   return run_shell(std::string("OMP_NUM_THREADS=1 LOGLEVEL=ERROR timeout -k 5 120 ") +
-                   GRPO_TORCHRUN + " --standalone --nproc-per-node " + std::to_string(n) +
-                   " --no-python " + GRPO_BINARY + a);
+                   testing::torchrun_path() + " --standalone --nproc-per-node " +
+                   std::to_string(n) + " --no-python " + testing::grpo_binary() + a);
 }
 
 void expect_same_run(const std::string& a, const std::string& b, int world) {
@@ -76,10 +76,11 @@ void expect_same_run(const std::string& a, const std::string& b, int world) {
 }
 
 TEST(DataParallelTrainTest, TwoAndThreeProcessesMatchOneAndResume) {
-  if (!std::filesystem::exists(GRPO_TORCHRUN)) GTEST_SKIP() << GRPO_TORCHRUN << " missing";
+  if (!std::filesystem::exists(testing::torchrun_path()))
+    GTEST_SKIP() << testing::torchrun_path() << " missing";
   const std::string dir = testing::fresh_dir("dp_train");
-  const auto one = run_shell(std::string("timeout 120 ") + GRPO_BINARY + args(dir, "one") +
-                             " trainer.total_steps=3");
+  const auto one = run_shell(std::string("timeout 120 ") + testing::grpo_binary() +
+                             args(dir, "one") + " trainer.total_steps=3");
   ASSERT_EQ(one.exit_code, 0) << one.err;
 
   // Two processes: 2 steps, then the same command resumes to 3 (total_steps is resume-safe).
