@@ -1,5 +1,5 @@
 # Builds what grpo::dist needs beyond the plain library sources: the c10d translation units
-# (src/**/*_c10d.cpp: TCP store and the Gloo backend) and the NCCL link (src/dist/*_cuda.cpp).
+# (src/dist/*_c10d.cpp: TCP store and the Gloo backend) and the NCCL link of grpo_dist.
 #
 # Why the c10d sources are compiled apart, with their own include path:
 #
@@ -22,7 +22,7 @@
 #    Without gloo headers the Gloo backend is compiled out and a multi-process CPU run stops with
 #    an error that says so.
 
-file(GLOB_RECURSE GRPO_C10D_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/*_c10d.cpp)
+set(GRPO_C10D_SOURCES ${PROJECT_SOURCE_DIR}/src/dist/store_gloo_c10d.cpp)
 find_path(GRPO_GLOO_INCLUDE gloo/algorithm.h)
 if(GRPO_GLOO_INCLUDE)
   set(GRPO_WITH_GLOO ON)
@@ -41,8 +41,8 @@ target_include_directories(grpo_c10d PRIVATE ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(grpo_c10d PRIVATE grpo_torch)
 target_compile_options(grpo_c10d PRIVATE ${GRPO_WARNINGS})
 target_compile_definitions(grpo_c10d PRIVATE $<$<BOOL:${GRPO_WITH_GLOO}>:GRPO_WITH_GLOO=1>)
-target_sources(grpo_lib PRIVATE $<TARGET_OBJECTS:grpo_c10d>)
+target_sources(grpo_dist PRIVATE $<TARGET_OBJECTS:grpo_c10d>)
 
 if(GRPO_WITH_NCCL)
-  target_link_libraries(grpo_lib PUBLIC grpo_nccl)
+  target_link_libraries(grpo_dist PUBLIC grpo_nccl)
 endif()
