@@ -11,22 +11,23 @@ template <typename T>
 __global__ void grpo_loss_kernel(const T* __restrict__ logp, const T* __restrict__ old_logp,
                                  const T* __restrict__ ref_logp, const T* __restrict__ adv,
                                  const T* __restrict__ mask, const T* __restrict__ entropy,
-                                 int64_t t_len, GrpoLossConfig cfg, T* __restrict__ grad_logp,
-                                 T* __restrict__ grad_entropy, double* sums) {
+                                 int64_t t_len, ops::GrpoLossSettings cfg, double div,
+                                 T* __restrict__ grad_logp, T* __restrict__ grad_entropy,
+                                 double* sums) {
   __shared__ double scratch[32];
   const int64_t i = blockIdx.x;
   const int64_t base = i * t_len;
   double msum = 0;
   for (int64_t t = threadIdx.x; t < t_len; t += blockDim.x) msum += static_cast<double>(mask[base + t]);
   msum = block_sum(msum, scratch);
-  double w = 1.0 / cfg.norm;
-  if (cfg.agg == 1) w = 1.0 / (fmax(msum, 1.0) * cfg.norm);
+  double w = 1.0 / div;
+  if (cfg.agg == ops::LossAgg::kSeqMeanTokenMean) w = 1.0 / (fmax(msum, 1.0) * div);
   const T a = adv[i];
-  const T lo = static_cast<T>(1.0 - cfg.clip_low), hi = static_cast<T>(1.0 + cfg.clip_high);
+  const T lo = static_cast<T>(1.0 - cfg.clip_eps_low), hi = static_cast<T>(1.0 + cfg.clip_eps_high);
   const T kc = static_cast<T>(cfg.kl_coef), ec = static_cast<T>(cfg.entropy_coef);
   const bool dual = cfg.dual_clip_c > 0 && a < T(0);
   const T bound = static_cast<T>(-static_cast<double>(a) * cfg.dual_clip_c);
-  double acc[kNumGrpoLossSums] = {};
+  double acc[ops::kNumGrpoLossSums] = {};
   for (int64_t t = threadIdx.x; t < t_len; t += blockDim.x) {
     const int64_t o = base + t;
     const T m = mask[o];
@@ -42,20 +43,20 @@ __global__ void grpo_loss_kernel(const T* __restrict__ logp, const T* __restrict
     if (cl > unc) {
       pg = cl;
       dpg = T(0);
-      acc[kSumClipped] += m;
+      acc[ops::kSumClipped] += m;
     }
     if (dual && bound < pg) {
       pg = bound;
       dpg = T(0);
-      acc[kSumDualClipped] += m;
+      acc[ops::kSumDualClipped] += m;
     }
     T kl = T(0), dkl = T(0);
     if (ref_logp) {
       const T d = logp[o] - ref_logp[o];
-      if (cfg.kl_estimator == 1) {
+      if (cfg.kl_estimator == ops::KlEstimator::kK1) {
         kl = d;
         dkl = T(1);
-      } else if (cfg.kl_estimator == 2) {
+      } else if (cfg.kl_estimator == ops::KlEstimator::kK2) {
         kl = T(0.5) * d * d;
         dkl = d;
       } else {
@@ -69,27 +70,26 @@ __global__ void grpo_loss_kernel(const T* __restrict__ logp, const T* __restrict
     const double wm = w * static_cast<double>(m);
     grad_logp[o] = static_cast<T>(wm * static_cast<double>(dpg + kc * dkl));
     if (grad_entropy) grad_entropy[o] = static_cast<T>(-wm * static_cast<double>(ec));
-    acc[kSumLoss] += wm * static_cast<double>(l);
-    acc[kSumPg] += static_cast<double>(m) * pg;
-    acc[kSumKl] += static_cast<double>(m) * kl;
-    if (entropy) acc[kSumEntropy] += static_cast<double>(m) * entropy[o];
-    acc[kSumRatio] += static_cast<double>(m) * r;
+    acc[ops::kSumLoss] += wm * static_cast<double>(l);
+    acc[ops::kSumPg] += static_cast<double>(m) * pg;
+    acc[ops::kSumKl] += static_cast<double>(m) * kl;
+    if (entropy) acc[ops::kSumEntropy] += static_cast<double>(m) * entropy[o];
+    acc[ops::kSumRatio] += static_cast<double>(m) * r;
   }
-  acc[kSumTokens] = threadIdx.x == 0 ? msum : 0.0;
-  for (int k = 0; k < kNumGrpoLossSums; ++k) {
+  acc[ops::kSumTokens] = threadIdx.x == 0 ? msum : 0.0;
+  for (int k = 0; k < ops::kNumGrpoLossSums; ++k) {
     const double v = block_sum(acc[k], scratch);
     if (threadIdx.x == 0 && v != 0.0) atomicAdd(sums + k, v);
   }
 }
 
 template <typename T>
-cudaError_t launch(const T* logp, const T* old_logp, const T* ref_logp, const T* adv,
-                   const T* mask, const T* entropy, int64_t b, int64_t t,
-                   const GrpoLossConfig& cfg, T* grad_logp, T* grad_entropy, double* sums,
-                   cudaStream_t stream) {
+cudaError_t launch(const T* logp, const T* old_logp, const T* ref_logp, const T* adv, const T* mask,
+                   const T* entropy, int64_t b, int64_t t, const ops::GrpoLossSettings& cfg,
+                   double div, T* grad_logp, T* grad_entropy, double* sums, cudaStream_t stream) {
   if (b == 0) return cudaSuccess;
   grpo_loss_kernel<T><<<static_cast<unsigned>(b), kBlock, 0, stream>>>(
-      logp, old_logp, ref_logp, adv, mask, entropy, t, cfg, grad_logp, grad_entropy, sums);
+      logp, old_logp, ref_logp, adv, mask, entropy, t, cfg, div, grad_logp, grad_entropy, sums);
   GRPO_KERNEL_CHECK();
   return cudaSuccess;
 }
@@ -97,19 +97,21 @@ cudaError_t launch(const T* logp, const T* old_logp, const T* ref_logp, const T*
 }  // namespace
 
 cudaError_t launch_grpo_loss(const float* logp, const float* old_logp, const float* ref_logp,
-                             const float* adv, const float* mask, const float* entropy,
-                             int64_t b, int64_t t, const GrpoLossConfig& cfg, float* grad_logp,
-                             float* grad_entropy, double* sums, cudaStream_t stream) {
-  return launch(logp, old_logp, ref_logp, adv, mask, entropy, b, t, cfg, grad_logp, grad_entropy,
-                sums, stream);
+                             const float* adv, const float* mask, const float* entropy, int64_t b,
+                             int64_t t, const ops::GrpoLossSettings& cfg, double div,
+                             float* grad_logp, float* grad_entropy, double* sums,
+                             cudaStream_t stream) {
+  return launch(logp, old_logp, ref_logp, adv, mask, entropy, b, t, cfg, div, grad_logp,
+                grad_entropy, sums, stream);
 }
 
 cudaError_t launch_grpo_loss(const double* logp, const double* old_logp, const double* ref_logp,
                              const double* adv, const double* mask, const double* entropy,
-                             int64_t b, int64_t t, const GrpoLossConfig& cfg, double* grad_logp,
-                             double* grad_entropy, double* sums, cudaStream_t stream) {
-  return launch(logp, old_logp, ref_logp, adv, mask, entropy, b, t, cfg, grad_logp, grad_entropy,
-                sums, stream);
+                             int64_t b, int64_t t, const ops::GrpoLossSettings& cfg, double div,
+                             double* grad_logp, double* grad_entropy, double* sums,
+                             cudaStream_t stream) {
+  return launch(logp, old_logp, ref_logp, adv, mask, entropy, b, t, cfg, div, grad_logp,
+                grad_entropy, sums, stream);
 }
 
 }  // namespace grpo::kernels

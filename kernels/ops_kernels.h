@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "grpo/ops/grpo_loss_settings.h"
+
 namespace grpo::kernels {
 
 enum class Dtype { kF32, kBF16, kF16, kF64 };
@@ -39,34 +41,19 @@ cudaError_t launch_logprobs_chunk_grad(float* z, int64_t rows, int64_t c, const 
                                        cudaStream_t stream);
 
 // ---- grpo_token_loss (kernels/grpo_loss.cu): one block per sequence. ----
-// Indices into the sums vector (float64, zeroed by the caller; src/ops/grpo_loss.cpp has the
-// same layout).
-enum GrpoLossSum {
-  kSumLoss = 0,
-  kSumTokens,
-  kSumPg,
-  kSumKl,
-  kSumEntropy,
-  kSumRatio,
-  kSumClipped,
-  kSumDualClipped,
-  kNumGrpoLossSums
-};
-struct GrpoLossConfig {
-  double clip_low, clip_high, dual_clip_c, kl_coef, entropy_coef;
-  int kl_estimator;  // 1, 2, 3
-  int agg;           // 0 token_mean, 1 seq_mean_token_mean, 2 seq_mean_token_sum_norm
-  double norm;       // normaliser (already multiplied by max_len for agg 2)
-};
+// The settings and the layout of the float64 sums vector (zeroed by the caller) are
+// grpo/ops/grpo_loss_settings.h, shared with the CPU pass; `div` is settings.divisor(normaliser).
 // ref, entropy and grad_entropy may be null. All arrays [B, T] except adv [B].
 cudaError_t launch_grpo_loss(const float* logp, const float* old_logp, const float* ref_logp,
-                             const float* adv, const float* mask, const float* entropy,
-                             int64_t b, int64_t t, const GrpoLossConfig& cfg, float* grad_logp,
-                             float* grad_entropy, double* sums, cudaStream_t stream);
+                             const float* adv, const float* mask, const float* entropy, int64_t b,
+                             int64_t t, const ops::GrpoLossSettings& cfg, double div,
+                             float* grad_logp, float* grad_entropy, double* sums,
+                             cudaStream_t stream);
 cudaError_t launch_grpo_loss(const double* logp, const double* old_logp, const double* ref_logp,
                              const double* adv, const double* mask, const double* entropy,
-                             int64_t b, int64_t t, const GrpoLossConfig& cfg, double* grad_logp,
-                             double* grad_entropy, double* sums, cudaStream_t stream);
+                             int64_t b, int64_t t, const ops::GrpoLossSettings& cfg, double div,
+                             double* grad_logp, double* grad_entropy, double* sums,
+                             cudaStream_t stream);
 
 // ---- moe_route (kernels/moe_route.cu): one warp per token, E <= kMaxRouteExperts. ----
 constexpr int64_t kMaxRouteExperts = 512;

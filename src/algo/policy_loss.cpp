@@ -17,9 +17,9 @@ LossAgg parse_loss_agg(const std::string& name) {
                    "seq_mean_token_sum_norm, got '" + name + "'");
 }
 
-PolicyLossParams PolicyLossParams::from_config(const config::Config& cfg) {
+ops::GrpoLossSettings loss_settings(const config::Config& cfg) {
   const auto& a = cfg.algo;
-  PolicyLossParams p;
+  ops::GrpoLossSettings p;
   p.clip_eps_low = a.clip_eps_low;
   p.clip_eps_high = a.clip_eps_high;
   p.dual_clip_c = a.dual_clip_c;
@@ -28,36 +28,38 @@ PolicyLossParams PolicyLossParams::from_config(const config::Config& cfg) {
   p.agg = parse_loss_agg(a.loss_agg);
   p.max_len = a.loss_agg_max_len > 0 ? a.loss_agg_max_len : cfg.rollout.max_new_tokens;
   p.entropy_coef = a.entropy_coef;
-  p.fused = cfg.model.fused_ops;
   return p;
 }
 
 namespace {
+
+void check_inputs(const at::Tensor& logp, const at::Tensor& old_logp, const at::Tensor& ref_logp,
+                  const at::Tensor& adv, const at::Tensor& mask, const at::Tensor& entropy,
+                  double normaliser) {
+  TORCH_CHECK(logp.dim() == 2, "policy_loss: logp must be [B,T], got ", logp.sizes());
+  TORCH_CHECK(old_logp.sizes() == logp.sizes() && mask.sizes() == logp.sizes(),
+              "policy_loss: old_logp ", old_logp.sizes(), " and mask ", mask.sizes(),
+              " must match logp ", logp.sizes());
+  TORCH_CHECK(adv.dim() == 1 && adv.size(0) == logp.size(0), "policy_loss: adv must be [B] = [",
+              logp.size(0), "], got ", adv.sizes());
+  TORCH_CHECK(!ref_logp.defined() || ref_logp.sizes() == logp.sizes(), "policy_loss: ref_logp ",
+              ref_logp.sizes(), " must match logp ", logp.sizes());
+  TORCH_CHECK(!entropy.defined() || entropy.sizes() == logp.sizes(), "policy_loss: entropy ",
+              entropy.sizes(), " must match logp ", logp.sizes());
+  TORCH_CHECK(normaliser > 0, "policy_loss: normaliser must be > 0, got ", normaliser);
+}
 
 // The fused path: ops::grpo_token_loss with the same parameters. Its statistics are the same
 // sums (its clipped count is also "clipped > unclipped"); dual_clipped_tokens has no field here.
 PolicyLossOutput fused_policy_loss(const at::Tensor& logp, const at::Tensor& old_logp,
                                    const at::Tensor& ref_logp, const at::Tensor& adv,
                                    const at::Tensor& mask, const at::Tensor& entropy,
-                                   const PolicyLossParams& p, double normaliser) {
-  ops::GrpoLossParams q;
-  q.clip_eps_low = p.clip_eps_low;
-  q.clip_eps_high = p.clip_eps_high;
-  q.dual_clip_c = p.dual_clip_c;
-  q.kl_coef = p.kl_coef;
-  q.kl_estimator = p.kl_estimator == KlEstimator::kK1   ? ops::KlEstimator::kK1
-                   : p.kl_estimator == KlEstimator::kK2 ? ops::KlEstimator::kK2
-                                                        : ops::KlEstimator::kK3;
-  q.loss_agg = p.agg == LossAgg::kTokenMean          ? ops::LossAgg::kTokenMean
-               : p.agg == LossAgg::kSeqMeanTokenMean ? ops::LossAgg::kSeqMeanTokenMean
-                                                     : ops::LossAgg::kSeqMeanTokenSumNorm;
-  q.max_len = p.max_len;
-  q.entropy_coef = p.entropy_coef;
+                                   const ops::GrpoLossSettings& p, double normaliser) {
   // The unfused path ignores entropy_coef 0 and adds no entropy term: pass no entropy then, so
   // that no zero gradient flows into it either (and entropy_sum stays as unfused: see below).
   const bool use_ent = entropy.defined() && p.entropy_coef != 0.0;
   const ops::GrpoLoss l = ops::grpo_token_loss(logp, old_logp, ref_logp, adv, mask,
-                                               use_ent ? entropy : at::Tensor(), q, normaliser);
+                                               use_ent ? entropy : at::Tensor(), p, normaliser);
   PolicyLossOutput out;
   out.loss = l.loss;
   out.tokens = l.stats.tokens;
@@ -75,24 +77,11 @@ PolicyLossOutput fused_policy_loss(const at::Tensor& logp, const at::Tensor& old
 
 }  // namespace
 
-PolicyLossOutput policy_loss(const at::Tensor& logp, const at::Tensor& old_logp,
-                             const at::Tensor& ref_logp, const at::Tensor& adv,
-                             const at::Tensor& mask, const at::Tensor& entropy,
-                             const PolicyLossParams& p, double normaliser) {
-  TORCH_CHECK(logp.dim() == 2, "policy_loss: logp must be [B,T], got ", logp.sizes());
-  TORCH_CHECK(old_logp.sizes() == logp.sizes() && mask.sizes() == logp.sizes(),
-              "policy_loss: old_logp ", old_logp.sizes(), " and mask ", mask.sizes(),
-              " must match logp ", logp.sizes());
-  TORCH_CHECK(adv.dim() == 1 && adv.size(0) == logp.size(0), "policy_loss: adv must be [B] = [",
-              logp.size(0), "], got ", adv.sizes());
-  TORCH_CHECK(!ref_logp.defined() || ref_logp.sizes() == logp.sizes(),
-              "policy_loss: ref_logp ", ref_logp.sizes(), " must match logp ", logp.sizes());
-  TORCH_CHECK(!entropy.defined() || entropy.sizes() == logp.sizes(),
-              "policy_loss: entropy ", entropy.sizes(), " must match logp ", logp.sizes());
-  TORCH_CHECK(normaliser > 0, "policy_loss: normaliser must be > 0, got ", normaliser);
-  if (p.fused)
-    return fused_policy_loss(logp, old_logp, ref_logp, adv, mask, entropy, p, normaliser);
-
+PolicyLossOutput policy_loss_reference(const at::Tensor& logp, const at::Tensor& old_logp,
+                                       const at::Tensor& ref_logp, const at::Tensor& adv,
+                                       const at::Tensor& mask, const at::Tensor& entropy,
+                                       const ops::GrpoLossSettings& p, double normaliser) {
+  check_inputs(logp, old_logp, ref_logp, adv, mask, entropy, normaliser);
   const at::Tensor m = mask.to(logp.scalar_type());
   const at::Tensor A = adv.to(logp.scalar_type()).unsqueeze(1);
   const at::Tensor ratio = at::exp(logp - old_logp);
@@ -135,6 +124,17 @@ PolicyLossOutput policy_loss(const at::Tensor& logp, const at::Tensor& old_logp,
   if (kl.defined()) out.kl_sum = (kl * m).sum().item<double>();
   if (entropy.defined()) out.entropy_sum = (entropy * m).sum().item<double>();
   return out;
+}
+
+PolicyLossOutput policy_loss(const at::Tensor& logp, const at::Tensor& old_logp,
+                             const at::Tensor& ref_logp, const at::Tensor& adv,
+                             const at::Tensor& mask, const at::Tensor& entropy,
+                             const ops::GrpoLossSettings& s, double normaliser, ops::Impl impl) {
+  if (impl == ops::Impl::kFused) {
+    check_inputs(logp, old_logp, ref_logp, adv, mask, entropy, normaliser);
+    return fused_policy_loss(logp, old_logp, ref_logp, adv, mask, entropy, s, normaliser);
+  }
+  return policy_loss_reference(logp, old_logp, ref_logp, adv, mask, entropy, s, normaliser);
 }
 
 }  // namespace grpo::algo

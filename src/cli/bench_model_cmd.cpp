@@ -163,7 +163,7 @@ int cmd_bench_model(const ConfigArgs& args) {
   out["dtype"] = cfg.run.dtype;
   out["threads"] = at::get_num_threads();
   out["vocab_size"] = base.vocab_size;
-  out["fused_ops"] = base.fused_ops;
+  out["fused_ops"] = base.runtime.fused_ops;
   out["models"] = {bench_one("config", base, dev, dtype, uint64_t(cfg.run.seed)),
                    bench_one("config_x10", big, dev, dtype, uint64_t(cfg.run.seed))};
   std::cout << out.dump() << std::endl;

@@ -46,21 +46,18 @@ void bench_grpo_loss(c10::Device dev, int reps, std::vector<ops::OpsBenchRow>& r
   const at::Tensor adv = at::randn({b}, o);
   const at::Tensor mask = (at::rand({b, t}, o) < 0.8).to(at::kFloat);
   const double norm = mask.sum().item<double>();
-  ops::GrpoLossParams fp;
-  fp.clip_eps_high = 0.28;
-  fp.kl_coef = 0.04;
-  fp.entropy_coef = 0.01;
-  algo::PolicyLossParams ap;
-  ap.clip_eps_high = 0.28;
-  ap.kl_coef = 0.04;
-  ap.entropy_coef = 0.01;
+  ops::GrpoLossSettings p;
+  p.clip_eps_high = 0.28;
+  p.kl_coef = 0.04;
+  p.entropy_coef = 0.01;
   const std::string shape = "B=64 T=1024";
   rows.push_back(ops::measure_op("grpo_loss", shape, "fused", "fwd+bwd", dev, reps, [&] {
-    const ops::GrpoLoss r = ops::grpo_token_loss(logp, old, ref, adv, mask, ent, fp, norm);
+    const ops::GrpoLoss r = ops::grpo_token_loss(logp, old, ref, adv, mask, ent, p, norm);
     torch::autograd::grad({r.loss}, {logp, ent});
   }));
   rows.push_back(ops::measure_op("grpo_loss", shape, "unfused", "fwd+bwd", dev, reps, [&] {
-    const algo::PolicyLossOutput r = algo::policy_loss(logp, old, ref, adv, mask, ent, ap, norm);
+    const algo::PolicyLossOutput r =
+        algo::policy_loss_reference(logp, old, ref, adv, mask, ent, p, norm);
     torch::autograd::grad({r.loss}, {logp, ent});
   }));
 }

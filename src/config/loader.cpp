@@ -206,6 +206,40 @@ void apply_override(Config& cfg, const std::string& assignment) {
   cfg.origins[path] = where;
 }
 
+std::optional<ArchitectureProblem> check_model_architecture(const ModelConfig& m) {
+  auto n = [](int64_t v) { return std::to_string(v); };
+  for (const auto& [key, v] : {std::pair<const char*, int64_t>{"hidden_size", m.hidden_size},
+                               {"num_layers", m.num_layers},
+                               {"num_heads", m.num_heads},
+                               {"num_kv_heads", m.num_kv_heads},
+                               {"head_dim", m.head_dim},
+                               {"intermediate_size", m.intermediate_size},
+                               {"num_experts", m.num_experts},
+                               {"num_experts_per_tok", m.num_experts_per_tok},
+                               {"moe_intermediate_size", m.moe_intermediate_size},
+                               {"max_position_embeddings", m.max_position_embeddings}})
+    if (v <= 0) return ArchitectureProblem{key, "must be > 0, got " + n(v)};
+  if (m.vocab_size < 0) return ArchitectureProblem{"vocab_size", "must be >= 0, got " + n(m.vocab_size)};
+  if (m.num_heads % m.num_kv_heads != 0)
+    return ArchitectureProblem{"num_kv_heads", "must divide model.num_heads (" + n(m.num_heads) +
+                                                   "), got " + n(m.num_kv_heads)};
+  if (m.head_dim % 2 != 0)
+    return ArchitectureProblem{"head_dim", "must be even (RoPE rotates pairs), got " + n(m.head_dim)};
+  if (m.num_experts_per_tok > m.num_experts)
+    return ArchitectureProblem{"num_experts_per_tok", "must be at most model.num_experts (" +
+                                                          n(m.num_experts) + "), got " +
+                                                          n(m.num_experts_per_tok)};
+  if (m.first_k_dense < 0 || m.first_k_dense > m.num_layers)
+    return ArchitectureProblem{"first_k_dense", "must be in [0, model.num_layers = " +
+                                                    n(m.num_layers) + "], got " +
+                                                    n(m.first_k_dense)};
+  if (m.num_shared_experts < 0)
+    return ArchitectureProblem{"num_shared_experts", "must be >= 0, got " + n(m.num_shared_experts)};
+  if (!(m.rms_norm_eps > 0) || !(m.rope_theta > 0))
+    return ArchitectureProblem{m.rms_norm_eps > 0 ? "rope_theta" : "rms_norm_eps", "must be > 0"};
+  return std::nullopt;
+}
+
 void validate(const Config& c) {
   // `because`: the key whose value makes `key` wrong or required; its location is reported
   // when `key` itself was left at its default.
@@ -215,19 +249,9 @@ void validate(const Config& c) {
     throw ConfigError(key, w.empty() && !because.empty() ? c.where(because) : w, what);
   };
   const auto& m = c.model;
-  if (m.num_heads % m.num_kv_heads != 0)
-    fail("model.num_kv_heads", "must divide model.num_heads (" + std::to_string(m.num_heads) +
-                                   "), got " + std::to_string(m.num_kv_heads));
-  if (m.head_dim % 2 != 0)
-    fail("model.head_dim", "must be even (RoPE rotates pairs), got " + std::to_string(m.head_dim));
-  if (m.num_experts_per_tok > m.num_experts)
-    fail("model.num_experts_per_tok", "must be at most model.num_experts (" +
-                                          std::to_string(m.num_experts) + "), got " +
-                                          std::to_string(m.num_experts_per_tok));
-  if (m.first_k_dense > m.num_layers)
-    fail("model.first_k_dense", "must be at most model.num_layers (" +
-                                    std::to_string(m.num_layers) + "), got " +
-                                    std::to_string(m.first_k_dense));
+  // Also with model.path set (its config.json is checked when it is read): a bad key is wrong
+  // whatever overrides it.
+  if (const auto p = check_model_architecture(m)) fail("model." + p->key, p->what);
   static const std::regex device_re("^(cpu|auto|cuda(:[0-9]+)?)$");
   if (!std::regex_match(c.run.device, device_re))
     fail("run.device", "expected cpu, cuda, cuda:N or auto, got '" + c.run.device + "'");

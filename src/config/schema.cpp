@@ -333,25 +333,25 @@ std::vector<KeySpec> build_keys() {
       "The first k layers use a dense FFN instead of MoE (DeepSeek first_k_dense_replace)."));
   v.push_back(bool_key(F("model.norm_topk_prob", model.norm_topk_prob),
       "Renormalise the top-k routing weights to sum to 1 (Qwen3-MoE norm_topk_prob)."));
-  v.push_back(float_key(F("model.router_aux_loss_coef", model.router_aux_loss_coef), ge(0),
+  v.push_back(float_key(F("model.router_aux_loss_coef", model.runtime.router_aux_loss_coef), ge(0),
       "Weight of the load-balancing auxiliary loss (Switch/DeepSeek style); 0 turns it off."));
-  v.push_back(bool_key(F("model.router_aux_free", model.router_aux_free),
+  v.push_back(bool_key(F("model.router_aux_free", model.runtime.router_aux_free),
       "Auxiliary-loss-free balancing: a per-expert bias on routing scores updated from load "
       "(DeepSeek-V3)."));
-  v.push_back(float_key(F("model.router_bias_update_rate", model.router_bias_update_rate), ge(0),
+  v.push_back(float_key(F("model.router_bias_update_rate", model.runtime.router_bias_update_rate), ge(0),
       "Step size of the aux-free routing bias update."));
-  v.push_back(bool_key(F("model.freeze_router", model.freeze_router),
+  v.push_back(bool_key(F("model.freeze_router", model.runtime.freeze_router),
       "Keep router weights fixed during RL (NeMo-RL's MoE GRPO default)."));
   v.push_back(bool_key(F("model.tie_word_embeddings", model.tie_word_embeddings),
       "Share the input embedding and the LM head."));
   v.push_back(int_key(F("model.max_position_embeddings", model.max_position_embeddings), ge(1),
       "Longest sequence (prompt + completion) the model accepts."));
-  v.push_back(float_key(F("model.init_std", model.init_std), gt(0),
+  v.push_back(float_key(F("model.init_std", model.runtime.init_std), gt(0),
       "Standard deviation of the random initialisation."));
-  v.push_back(safe(bool_key(F("model.fused_ops", model.fused_ops),
+  v.push_back(safe(bool_key(F("model.fused_ops", model.runtime.fused_ops),
       "Use the fused ops (chunked log-probs, fused loss, MoE routing) instead of the unfused "
       "reference path.")));
-  v.push_back(safe(int_key(F("model.logprob_chunk", model.logprob_chunk), ge(1),
+  v.push_back(safe(int_key(F("model.logprob_chunk", model.runtime.logprob_chunk), ge(1),
       "Vocabulary columns per chunk of the fused log-prob scoring (model.fused_ops): its extra "
       "memory is O(tokens x chunk) instead of O(tokens x vocabulary).")));
 

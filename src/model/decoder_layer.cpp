@@ -17,9 +17,9 @@ Attention::Attention(const config::ModelConfig& cfg)
   o_proj = register_module("o_proj", std::make_shared<Linear>(heads_ * head_dim_, d));
   if (cfg.qk_norm) {
     q_norm = register_module(
-        "q_norm", std::make_shared<RmsNorm>(head_dim_, cfg.rms_norm_eps, cfg.fused_ops));
+        "q_norm", std::make_shared<RmsNorm>(head_dim_, cfg.rms_norm_eps, ops_impl_of(cfg)));
     k_norm = register_module(
-        "k_norm", std::make_shared<RmsNorm>(head_dim_, cfg.rms_norm_eps, cfg.fused_ops));
+        "k_norm", std::make_shared<RmsNorm>(head_dim_, cfg.rms_norm_eps, ops_impl_of(cfg)));
   }
 }
 
@@ -64,10 +64,10 @@ DecoderLayer::DecoderLayer(const config::ModelConfig& cfg, bool moe_layer) {
         "mlp", std::make_shared<SwiGluMlp>(cfg.hidden_size, cfg.intermediate_size));
   input_layernorm = register_module(
       "input_layernorm",
-      std::make_shared<RmsNorm>(cfg.hidden_size, cfg.rms_norm_eps, cfg.fused_ops));
+      std::make_shared<RmsNorm>(cfg.hidden_size, cfg.rms_norm_eps, ops_impl_of(cfg)));
   post_attention_layernorm = register_module(
       "post_attention_layernorm",
-      std::make_shared<RmsNorm>(cfg.hidden_size, cfg.rms_norm_eps, cfg.fused_ops));
+      std::make_shared<RmsNorm>(cfg.hidden_size, cfg.rms_norm_eps, ops_impl_of(cfg)));
 }
 
 LayerOutput DecoderLayer::forward(const at::Tensor& x, const Rope& rope,

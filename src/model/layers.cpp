@@ -15,15 +15,12 @@ at::Tensor Linear::forward(const at::Tensor& x) const { return at::linear(x, wei
 
 Weight::Weight(at::IntArrayRef shape) { weight = register_parameter("weight", at::empty(shape)); }
 
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, bool fused) {
-  if (fused) return ops::rms_norm(x, weight, eps);
-  const at::Tensor xf = x.to(at::kFloat);
-  const at::Tensor inv = at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * (xf * inv).to(x.scalar_type());
+RmsNorm::RmsNorm(int64_t dim, double eps, ops::Impl impl) : eps_(eps), impl_(impl) {
+  weight = register_parameter("weight", at::ones({dim}));
 }
 
-RmsNorm::RmsNorm(int64_t dim, double eps, bool fused) : fused(fused), eps_(eps) {
-  weight = register_parameter("weight", at::ones({dim}));
+at::Tensor RmsNorm::forward(const at::Tensor& x) const {
+  return ops::rms_norm(x, weight, eps_, impl_);
 }
 
 SwiGluMlp::SwiGluMlp(int64_t hidden, int64_t intermediate) {

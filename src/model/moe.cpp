@@ -13,16 +13,16 @@
 namespace grpo::model {
 
 MoeLayer::MoeLayer(const config::ModelConfig& cfg)
-    : fused(cfg.fused_ops),
+    : impl_(ops_impl_of(cfg)),
       num_experts_(cfg.num_experts),
       top_k_(cfg.num_experts_per_tok),
       norm_topk_prob_(cfg.norm_topk_prob) {
   GRPO_CHECK(top_k_ >= 1 && top_k_ <= num_experts_, "model.num_experts_per_tok must be in [1, ",
              num_experts_, "], got ", top_k_);
   gate = register_module("gate", std::make_shared<Linear>(cfg.hidden_size, cfg.num_experts));
-  if (cfg.router_aux_free)
+  if (cfg.runtime.router_aux_free)
     bias = gate->register_buffer("e_score_correction_bias", at::zeros({cfg.num_experts}));
-  if (cfg.freeze_router) gate->weight.set_requires_grad(false);
+  if (cfg.runtime.freeze_router) gate->weight.set_requires_grad(false);
   experts = register_module("experts", std::make_shared<IndexedModules>());
   for (int64_t e = 0; e < cfg.num_experts; ++e)
     expert_list.push_back(
@@ -36,13 +36,12 @@ MoeLayer::MoeLayer(const config::ModelConfig& cfg)
 }
 
 Routing MoeLayer::route(const at::Tensor& x) const {
+  const at::Tensor logits = gate->forward(x);
+  const ops::MoeRouting m = ops::moe_route_reference(logits, top_k_, norm_topk_prob_, bias);
   Routing r;
-  r.probs = at::softmax(gate->forward(x).to(at::kFloat), -1);
-  // The bias steers selection only; the combine weights are the unbiased probabilities.
-  const at::Tensor scores = bias.defined() ? r.probs + bias.to(at::kFloat) : r.probs;
-  r.experts = std::get<1>(scores.topk(top_k_, -1));
-  r.weights = r.probs.gather(1, r.experts);
-  if (norm_topk_prob_) r.weights = r.weights / r.weights.sum(-1, /*keepdim=*/true);
+  r.probs = at::softmax(logits.to(at::kFloat), -1);
+  r.experts = m.expert_ids;
+  r.weights = m.weights;
   return r;
 }
 
@@ -68,13 +67,29 @@ MoeOutput MoeLayer::forward(const at::Tensor& x, const at::Tensor& valid,
   TORCH_CHECK(x.dim() == 2, "MoeLayer: x must be [N, D], got ", x.sizes());
   TORCH_CHECK(!valid.defined() || (valid.dim() == 1 && valid.size(0) == x.size(0)),
               "MoeLayer: valid must be [N] = [", x.size(0), "], got ", valid.sizes());
-  if (fused) return forward_fused(x, valid, compute_aux_loss);
-  const int64_t k = top_k_, e_count = num_experts_;
-  const Routing r = route(x);
+  const at::Tensor logits = gate->forward(x);  // [N, E]
+  // Softmax in float32, top-k of probs + bias, combine weights unbiased (ops/moe_route.h).
+  const ops::MoeRouting r = ops::moe_route(logits, top_k_, norm_topk_prob_, bias, impl_);
+  auto [y, load] =
+      impl_ == ops::Impl::kFused ? dispatch_fused(x, valid, r) : dispatch_reference(x, valid, r);
+  if (shared_experts) y = y + shared_experts->forward(x);
 
+  MoeOutput out;
+  out.y = y;
+  out.load = load;
+  // The routing ops do not return the full softmax; the aux loss needs it (with its gradient).
+  if (compute_aux_loss)
+    out.aux_loss = aux_loss_of(at::softmax(logits.to(at::kFloat), -1), valid, load, top_k_);
+  return out;
+}
+
+std::pair<at::Tensor, at::Tensor> MoeLayer::dispatch_reference(const at::Tensor& x,
+                                                               const at::Tensor& valid,
+                                                               const ops::MoeRouting& r) const {
+  const int64_t k = top_k_, e_count = num_experts_;
   // Flatten the (token, slot) pairs; padding pairs get the sentinel expert E, which sorts last
   // and is cut off, so it is never computed.
-  at::Tensor flat_e = r.experts.reshape({-1});  // [N*k]
+  at::Tensor flat_e = r.expert_ids.reshape({-1});  // [N*k]
   if (valid.defined())
     flat_e = at::where(valid.repeat_interleave(k), flat_e, at::full_like(flat_e, e_count));
   const at::Tensor counts_dev = at::bincount(flat_e, /*weights=*/{}, e_count + 1);
@@ -101,22 +116,13 @@ MoeOutput MoeLayer::forward(const at::Tensor& x, const at::Tensor& valid,
     const at::Tensor ys = at::cat(outs, 0) * ws.unsqueeze(1);          // [R, D]
     y = y.index_add(0, token, ys);                                      // un-permute and sum
   }
-  if (shared_experts) y = y + shared_experts->forward(x);
-
-  MoeOutput out;
-  out.y = y;
-  out.load = load;
-  if (compute_aux_loss) out.aux_loss = aux_loss_of(r.probs, valid, load, k);
-  return out;
+  return {y, load};
 }
 
-MoeOutput MoeLayer::forward_fused(const at::Tensor& x, const at::Tensor& valid,
-                                  bool compute_aux_loss) const {
-  const int64_t k = top_k_, e_count = num_experts_;
-  const at::Tensor logits = gate->forward(x);  // [N, E]
-  // Same routing as route(): softmax in float32, top-k of probs + bias, weights unbiased.
-  const ops::MoeRouting r = ops::moe_route(logits, k, norm_topk_prob_, bias);
-
+std::pair<at::Tensor, at::Tensor> MoeLayer::dispatch_fused(const at::Tensor& x,
+                                                           const at::Tensor& valid,
+                                                           const ops::MoeRouting& r) const {
+  const int64_t e_count = num_experts_;
   // Only the valid tokens are dispatched (padding gets no routed experts, as above).
   at::Tensor idx, xv = x, ids = r.expert_ids, w = r.weights;
   if (valid.defined()) {
@@ -137,7 +143,7 @@ MoeOutput MoeLayer::forward_fused(const at::Tensor& x, const at::Tensor& valid,
     int64_t* l = load.data_ptr<int64_t>();
     for (int64_t e = 0; e < e_count; ++e) l[e] = sizes[e] = off[e + 1] - off[e];
     const at::Tensor xs = ops::moe_permute(xv, plan);  // [Nv k, D], expert-contiguous
-    // split_with_sizes for a single-cat backward (see forward()).
+    // split_with_sizes for a single-cat backward (see dispatch_reference).
     const std::vector<at::Tensor> chunks = xs.split_with_sizes(sizes, 0);
     std::vector<at::Tensor> outs;
     for (int64_t e = 0; e < e_count; ++e)
@@ -146,15 +152,7 @@ MoeOutput MoeLayer::forward_fused(const at::Tensor& x, const at::Tensor& valid,
     const at::Tensor yv = ops::moe_unpermute(at::cat(outs, 0), w.to(x.scalar_type()), plan);
     y = idx.defined() ? y.index_copy(0, idx, yv) : yv;
   }
-  if (shared_experts) y = y + shared_experts->forward(x);
-
-  MoeOutput out;
-  out.y = y;
-  out.load = load;
-  // moe_route does not return the full softmax; the aux loss needs it (with its gradient).
-  if (compute_aux_loss)
-    out.aux_loss = aux_loss_of(at::softmax(logits.to(at::kFloat), -1), valid, load, k);
-  return out;
+  return {y, load};
 }
 
 void MoeLayer::update_bias(const at::Tensor& load, double rate) {

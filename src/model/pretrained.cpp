@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -124,7 +125,7 @@ config::ModelConfig read_hf_config(const std::string& path) {
   c.norm_topk_prob = r.boolean("norm_topk_prob", false);      // Qwen3MoeConfig's default
   c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
   c.max_position_embeddings = r.integer("max_position_embeddings", 32768);
-  c.init_std = r.number("initializer_range", c.init_std);
+  c.runtime.init_std = r.number("initializer_range", c.runtime.init_std);
 
   // Which layers are MoE (Qwen3MoeDecoderLayer): i not in mlp_only_layers, num_experts > 0 and
   // (i + 1) % decoder_sparse_step == 0. grpo expresses "the first k layers are dense".
@@ -158,14 +159,16 @@ config::ModelConfig read_hf_config(const std::string& path) {
     c.num_experts = 1;
     c.num_experts_per_tok = 1;
   }
-  GRPO_CHECK(c.num_experts_per_tok >= 1 && c.num_experts_per_tok <= c.num_experts, path,
-             ": num_experts_per_tok must be in [1, num_experts = ", c.num_experts, "], got ",
-             c.num_experts_per_tok);
-  GRPO_CHECK(c.num_kv_heads > 0 && c.num_heads % c.num_kv_heads == 0, path,
-             ": num_key_value_heads (", c.num_kv_heads, ") must divide num_attention_heads (",
-             c.num_heads, ")");
-  GRPO_CHECK(c.head_dim > 0 && c.head_dim % 2 == 0, path, ": head_dim must be even, got ",
-             c.head_dim);
+  // The one architecture check (config::check_model_architecture), in config.json's names.
+  if (const auto p = config::check_model_architecture(c)) {
+    static const std::map<std::string, std::string> hf_name = {
+        {"num_layers", "num_hidden_layers"},     {"num_heads", "num_attention_heads"},
+        {"num_kv_heads", "num_key_value_heads"}, {"num_shared_experts", "n_shared_experts"},
+        {"first_k_dense", "first_k_dense_replace"}};
+    const auto it = hf_name.find(p->key);
+    throw UsageError(detail::concat(path, ": ", it == hf_name.end() ? p->key : it->second, " (",
+                                    "model.", p->key, ") ", p->what));
+  }
   return c;
 }
 
@@ -201,8 +204,8 @@ std::string hf_config_json(const config::ModelConfig& c, at::ScalarType dtype) {
   j["attention_bias"] = false;
   j["attention_dropout"] = 0.0;
   j["use_sliding_window"] = false;
-  j["initializer_range"] = c.init_std;
-  j["router_aux_loss_coef"] = c.router_aux_loss_coef;
+  j["initializer_range"] = c.runtime.init_std;
+  j["router_aux_loss_coef"] = c.runtime.router_aux_loss_coef;
   j["output_router_logits"] = false;
   j["use_cache"] = true;
   j["dtype"] = dtype_json_name(dtype);  // transformers 4.57 writes "dtype" (formerly torch_dtype)
@@ -220,13 +223,7 @@ config::ModelConfig resolve_model_config(const config::ModelConfig& cfg, int64_t
                                       "randomly initialised model)"));
     out = read_hf_config(json_path);
     out.path = cfg.path;
-    out.router_aux_loss_coef = cfg.router_aux_loss_coef;
-    out.router_aux_free = cfg.router_aux_free;
-    out.router_bias_update_rate = cfg.router_bias_update_rate;
-    out.freeze_router = cfg.freeze_router;
-    out.fused_ops = cfg.fused_ops;
-    out.logprob_chunk = cfg.logprob_chunk;
-    out.init_std = cfg.init_std;
+    out.runtime = cfg.runtime;  // how it is trained stays the run's
     vocab_source = json_path + " vocab_size";
   }
   if (out.vocab_size == 0) out.vocab_size = tokenizer_vocab;
@@ -241,7 +238,12 @@ config::ModelConfig resolve_model_config(const config::ModelConfig& cfg, int64_t
 std::shared_ptr<Transformer> create_model(const config::ModelConfig& cfg, int64_t tokenizer_vocab,
                                           uint64_t seed, const at::Device& device,
                                           at::ScalarType dtype, WeightsFrom weights) {
-  const config::ModelConfig resolved = resolve_model_config(cfg, tokenizer_vocab);
+  return build_model(resolve_model_config(cfg, tokenizer_vocab), seed, device, dtype, weights);
+}
+
+std::shared_ptr<Transformer> build_model(const config::ModelConfig& resolved, uint64_t seed,
+                                         const at::Device& device, at::ScalarType dtype,
+                                         WeightsFrom weights) {
   // Never a random init that loading would throw away (issue 18): built unset, and filled once.
   auto model = std::make_shared<Transformer>(resolved, Init::kNone);
   if (weights == WeightsFrom::kCaller) {

@@ -17,6 +17,7 @@
 #include "grpo/core/error.h"
 #include "grpo/model/layers.h"
 #include "grpo/model/moe.h"
+#include "grpo/ops/rms_norm.h"
 
 namespace grpo::model {
 namespace {
@@ -62,11 +63,8 @@ at::Tensor padded_causal_mask(const at::Tensor& m) {
 Transformer::Transformer(const config::ModelConfig& cfg, Init init) : cfg_(cfg) {
   GRPO_CHECK(cfg.vocab_size > 0, "model: vocab_size must be set (> 0) to build the model, got ",
              cfg.vocab_size, " (0 means: the tokenizer's; resolve it before building)");
-  GRPO_CHECK(cfg.num_heads % cfg.num_kv_heads == 0, "model: num_kv_heads (", cfg.num_kv_heads,
-             ") must divide num_heads (", cfg.num_heads, ")");
-  GRPO_CHECK(cfg.head_dim % 2 == 0, "model: head_dim must be even for RoPE, got ", cfg.head_dim);
-  GRPO_CHECK(cfg.first_k_dense <= cfg.num_layers, "model: first_k_dense (", cfg.first_k_dense,
-             ") exceeds num_layers (", cfg.num_layers, ")");
+  if (const auto p = config::check_model_architecture(cfg))
+    throw Error(detail::concat("model: ", p->key, " ", p->what));
   auto backbone = std::make_shared<Backbone>();
   backbone->embed_tokens = backbone->register_module(
       "embed_tokens", std::make_shared<Weight>(at::IntArrayRef{cfg.vocab_size, cfg.hidden_size}));
@@ -76,9 +74,8 @@ Transformer::Transformer(const config::ModelConfig& cfg, Init init) : cfg_(cfg) 
     layers_.push_back(layer);
     if (layer->moe) moe_layers_.push_back(layer->moe);
   }
-  backbone->norm =
-      backbone->register_module("norm", std::make_shared<RmsNorm>(cfg.hidden_size,
-                                                                  cfg.rms_norm_eps, cfg.fused_ops));
+  backbone->norm = backbone->register_module(
+      "norm", std::make_shared<RmsNorm>(cfg.hidden_size, cfg.rms_norm_eps, ops_impl_of(cfg)));
   embed_weight_ = backbone->embed_tokens->weight;
   norm_weight_ = backbone->norm->weight;
   backbone_ = register_module("model", backbone);
@@ -106,7 +103,7 @@ void Transformer::init_weights(uint64_t seed) {
       p.fill_(1.0);  // RMSNorm weights
     } else {
       at::Tensor w = at::empty(p.sizes(), at::kFloat);
-      w.normal_(0.0, cfg_.init_std, gen);
+      w.normal_(0.0, cfg_.runtime.init_std, gen);
       p.copy_(w);
     }
   }
@@ -184,7 +181,7 @@ ForwardOutput Transformer::forward(const at::Tensor& input_ids, const at::Tensor
       out.expert_load.push_back(lo.load);
     }
   }
-  out.hidden = rms_norm(x, norm_weight_, cfg_.rms_norm_eps, cfg_.fused_ops);
+  out.hidden = ops::rms_norm(x, norm_weight_, cfg_.rms_norm_eps, ops_impl_of(cfg_));
   out.aux_loss = aux.empty() ? at::zeros({}, at::TensorOptions().device(dev).dtype(at::kFloat))
                              : at::stack(aux).mean();
   return out;
@@ -228,7 +225,7 @@ at::Tensor Transformer::prefill(const at::Tensor& input_ids, const at::Tensor& a
   }
   cache.fill(m);
   const at::Tensor h =
-      rms_norm(x.select(1, t - 1), norm_weight_, cfg_.rms_norm_eps, cfg_.fused_ops);
+      ops::rms_norm(x.select(1, t - 1), norm_weight_, cfg_.rms_norm_eps, ops_impl_of(cfg_));
   return logits(h).to(at::kFloat);
 }
 
@@ -255,7 +252,7 @@ at::Tensor Transformer::decode(const at::Tensor& tokens, KVCache& cache) const {
     x = layers_[l]->forward(x, rope, attn_mask, at::Tensor(), &lc, /*aux=*/false).x;
   }
   cache.advance();
-  return logits(rms_norm(x.select(1, 0), norm_weight_, cfg_.rms_norm_eps, cfg_.fused_ops))
+  return logits(ops::rms_norm(x.select(1, 0), norm_weight_, cfg_.rms_norm_eps, ops_impl_of(cfg_)))
       .to(at::kFloat);
 }
 
@@ -344,11 +341,11 @@ void Transformer::load_state_impl(const TensorMap& tensors, const std::string& s
 }
 
 void Transformer::update_router_bias(const std::vector<at::Tensor>& expert_load) {
-  if (!cfg_.router_aux_free) return;
+  if (!cfg_.runtime.router_aux_free) return;
   GRPO_CHECK(expert_load.size() == moe_layers_.size(), "update_router_bias: got ",
              expert_load.size(), " load tensors for ", moe_layers_.size(), " MoE layers");
   for (size_t i = 0; i < moe_layers_.size(); ++i)
-    moe_layers_[i]->update_bias(expert_load[i], cfg_.router_bias_update_rate);
+    moe_layers_[i]->update_bias(expert_load[i], cfg_.runtime.router_bias_update_rate);
 }
 
 void Transformer::keep_biases_float32() {

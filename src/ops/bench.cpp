@@ -60,13 +60,12 @@ struct MemWindow {
 
 std::string dev_name(c10::Device d) { return d.is_cuda() ? "cuda" : "cpu"; }
 
-// The unfused MoE path: softmax/top-k/renorm, a stable sort by expert, index_select gathers and a
-// weighted sum (what an eager MoE layer does); returns y [N, D].
+// The unfused MoE path: the reference routing (softmax/top-k/renorm), a stable sort by expert,
+// index_select gathers and a weighted sum (what an eager MoE layer does); returns y [N, D].
 at::Tensor moe_unfused(const at::Tensor& x, const at::Tensor& logits, int64_t k) {
   const int64_t n = x.size(0), d = x.size(1);
-  const at::Tensor p = at::softmax(logits.to(at::kFloat), 1);
-  const auto [topv, ids] = at::topk(p, k, 1);
-  const at::Tensor w = topv / topv.sum(1, true);
+  const MoeRouting r = moe_route_reference(logits, k, /*renorm=*/true);
+  const at::Tensor &ids = r.expert_ids, &w = r.weights;
   const at::Tensor order = std::get<1>(at::sort(ids.reshape({-1}), /*stable=*/true, 0, false));
   const at::Tensor xs = x.index_select(0, at::div(order, k, "floor"));
   at::Tensor inv = at::empty_like(order);
@@ -182,11 +181,7 @@ std::vector<OpsBenchRow> bench_ops(const OpsBenchOptions& opt) {
     const at::Tensor w = at::rand({d}, o.dtype(act)).add_(0.5).requires_grad_(true);
     const at::Tensor g = at::randn({r, d}, o.dtype(act));
     for (const bool fused : {true, false}) {
-      auto call = [&] {
-        if (fused) return rms_norm(x, w, 1e-6);
-        const at::Tensor xf = x.to(at::kFloat);
-        return (xf * at::rsqrt(xf.pow(2).mean(-1, true) + 1e-6)).to(act) * w;
-      };
+      auto call = [&] { return fused ? rms_norm(x, w, 1e-6) : rms_norm_reference(x, w, 1e-6); };
       rows.push_back(measure_op("rms_norm", shape, fused ? "fused" : "unfused", "fwd", dev,
                                 opt.reps, [&] {
                                   c10::NoGradGuard ng;

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "grpo/ops/grpo_loss_settings.h"
+
 namespace grpo::ops::cuda {
 
 // token_logprobs. z [R, c] float32 raw chunk logits (before the temperature), targets [R] int64.
@@ -26,18 +28,12 @@ void logprobs_chunk_grad(at::Tensor& z, const at::Tensor& targets, int64_t v0, f
                          const at::Tensor& g_ent);
 
 // grpo_token_loss. Inputs [B, T] in the compute dtype (float32 or float64), adv [B], mask [B, T];
-// ref and entropy may be undefined. Writes grad_logp, grad_entropy (if defined) and `sums`
-// ([kGrpoLossSums] float64, see grpo_loss.cpp).
-struct GrpoLossArgs {
-  double clip_low, clip_high, dual_clip_c, kl_coef, entropy_coef;
-  int kl_estimator;  // 1, 2, 3
-  int agg;           // 0 token_mean, 1 seq_mean_token_mean, 2 seq_mean_token_sum_norm
-  double norm;       // the normaliser (times max_len for agg 2)
-};
+// ref and entropy may be undefined. `div`: settings.divisor(normaliser). Writes grad_logp,
+// grad_entropy (if defined) and `sums` ([kNumGrpoLossSums] float64, GrpoLossSum's layout).
 void grpo_loss(const at::Tensor& logp, const at::Tensor& old_logp, const at::Tensor& ref_logp,
                const at::Tensor& adv, const at::Tensor& mask, const at::Tensor& entropy,
-               const GrpoLossArgs& args, at::Tensor& grad_logp, at::Tensor& grad_entropy,
-               at::Tensor& sums);
+               const GrpoLossSettings& settings, double div, at::Tensor& grad_logp,
+               at::Tensor& grad_entropy, at::Tensor& sums);
 
 // moe_route. logits [N, E] float32, bias [E] float32 or undefined.
 void moe_route(const at::Tensor& logits, const at::Tensor& bias, int64_t k, bool renorm,

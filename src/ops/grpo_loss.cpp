@@ -22,53 +22,22 @@
 namespace grpo::ops {
 namespace {
 
-// Layout of the sums vector (float64, on the inputs' device); kernels/ops_kernels.h repeats it.
-enum Sum {
-  kLoss = 0,
-  kTokens,
-  kPg,
-  kKl,
-  kEntropy,
-  kRatio,
-  kClipped,
-  kDualClipped,
-  kNumSums
-};
-
-struct Args {
-  double clip_low, clip_high, dual_c, kl_coef, ent_coef;
-  int kl_est;  // 1, 2, 3
-  int agg;     // 0, 1, 2 (LossAgg order)
-  double norm;
-};
-
-Args make_args(const GrpoLossParams& p, double normaliser) {
-  Args a{};
-  a.clip_low = p.clip_eps_low;
-  a.clip_high = p.clip_eps_high;
-  a.dual_c = p.dual_clip_c;
-  a.kl_coef = p.kl_coef;
-  a.ent_coef = p.entropy_coef;
-  a.kl_est = p.kl_estimator == KlEstimator::kK1 ? 1 : p.kl_estimator == KlEstimator::kK2 ? 2 : 3;
-  a.agg = static_cast<int>(p.loss_agg);
-  a.norm = p.loss_agg == LossAgg::kSeqMeanTokenSumNorm
-               ? normaliser * static_cast<double>(p.max_len)
-               : normaliser;
-  return a;
-}
+// The sums vector (float64, on the inputs' device) has the layout of GrpoLossSum
+// (ops/grpo_loss_settings.h), shared with the kernel.
+constexpr int kNumSums = kNumGrpoLossSums;
 
 // One sequence: writes its gradients and adds its sums into `acc` (kNumSums doubles).
 template <typename T>
 void loss_row_cpu(const T* lp, const T* old, const T* ref, T adv, const T* m, const T* ent,
-                  int64_t n, const Args& a, T* glp, T* gent, double* acc) {
+                  int64_t n, const GrpoLossSettings& a, double div, T* glp, T* gent, double* acc) {
   double msum = 0;
   for (int64_t t = 0; t < n; ++t) msum += m[t];
-  double w = 1.0 / a.norm;
-  if (a.agg == 1) w = 1.0 / (std::max(msum, 1.0) * a.norm);
-  const T lo = static_cast<T>(1.0 - a.clip_low), hi = static_cast<T>(1.0 + a.clip_high);
-  const T kc = static_cast<T>(a.kl_coef), ec = static_cast<T>(a.ent_coef);
-  const bool dual = a.dual_c > 0 && adv < 0;
-  const T bound = static_cast<T>(-adv * a.dual_c);
+  double w = 1.0 / div;
+  if (a.agg == LossAgg::kSeqMeanTokenMean) w = 1.0 / (std::max(msum, 1.0) * div);
+  const T lo = static_cast<T>(1.0 - a.clip_eps_low), hi = static_cast<T>(1.0 + a.clip_eps_high);
+  const T kc = static_cast<T>(a.kl_coef), ec = static_cast<T>(a.entropy_coef);
+  const bool dual = a.dual_clip_c > 0 && adv < 0;
+  const T bound = static_cast<T>(-adv * a.dual_clip_c);
   double loss = 0, pg_s = 0, kl_s = 0, ent_s = 0, ratio_s = 0, clip_s = 0, dual_s = 0;
   for (int64_t t = 0; t < n; ++t) {
     if (m[t] == T(0)) {  // padding: no loss, no gradient, whatever its (possibly NaN) values
@@ -93,10 +62,10 @@ void loss_row_cpu(const T* lp, const T* old, const T* ref, T adv, const T* m, co
     T kl = T(0), dkl = T(0);
     if (ref) {
       const T d = lp[t] - ref[t];
-      if (a.kl_est == 1) {
+      if (a.kl_estimator == KlEstimator::kK1) {
         kl = d;
         dkl = T(1);
-      } else if (a.kl_est == 2) {
+      } else if (a.kl_estimator == KlEstimator::kK2) {
         kl = T(0.5) * d * d;
         dkl = d;
       } else {
@@ -116,20 +85,21 @@ void loss_row_cpu(const T* lp, const T* old, const T* ref, T adv, const T* m, co
     if (ent) ent_s += static_cast<double>(m[t]) * ent[t];
     ratio_s += static_cast<double>(m[t]) * r;
   }
-  acc[kLoss] += loss;
-  acc[kTokens] += msum;
-  acc[kPg] += pg_s;
-  acc[kKl] += kl_s;
-  acc[kEntropy] += ent_s;
-  acc[kRatio] += ratio_s;
-  acc[kClipped] += clip_s;
-  acc[kDualClipped] += dual_s;
+  acc[kSumLoss] += loss;
+  acc[kSumTokens] += msum;
+  acc[kSumPg] += pg_s;
+  acc[kSumKl] += kl_s;
+  acc[kSumEntropy] += ent_s;
+  acc[kSumRatio] += ratio_s;
+  acc[kSumClipped] += clip_s;
+  acc[kSumDualClipped] += dual_s;
 }
 
 template <typename T>
 void loss_cpu(const at::Tensor& lp, const at::Tensor& old, const at::Tensor& ref,
-              const at::Tensor& adv, const at::Tensor& m, const at::Tensor& ent, const Args& a,
-              at::Tensor& glp, at::Tensor& gent, at::Tensor& sums) {
+              const at::Tensor& adv, const at::Tensor& m, const at::Tensor& ent,
+              const GrpoLossSettings& a, double div, at::Tensor& glp, at::Tensor& gent,
+              at::Tensor& sums) {
   const int64_t b = lp.size(0), n = lp.size(1);
   std::vector<double> rows(static_cast<size_t>(b) * kNumSums, 0.0);
   const T* lpp = lp.data_ptr<T>();
@@ -145,7 +115,7 @@ void loss_cpu(const at::Tensor& lp, const at::Tensor& old, const at::Tensor& ref
                      for (int64_t i = lo; i < hi; ++i) {
                        const int64_t o = i * n;
                        loss_row_cpu<T>(lpp + o, oldp + o, refp ? refp + o : nullptr, advp[i],
-                                       mp + o, entp ? entp + o : nullptr, n, a, glpp + o,
+                                       mp + o, entp ? entp + o : nullptr, n, a, div, glpp + o,
                                        gentp ? gentp + o : nullptr, rows.data() + i * kNumSums);
                      }
                    });
@@ -161,7 +131,7 @@ struct Computed {
 
 Computed compute(const at::Tensor& logp, const at::Tensor& old_logp, const at::Tensor& ref_logp,
                  const at::Tensor& adv, const at::Tensor& mask, const at::Tensor& entropy,
-                 const GrpoLossParams& p, double normaliser) {
+                 const GrpoLossSettings& p, double normaliser) {
   // Compute type: float64 for float64 log-probs, float32 otherwise.
   const auto ct = logp.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   auto prep = [&](const at::Tensor& t) {
@@ -175,22 +145,20 @@ Computed compute(const at::Tensor& logp, const at::Tensor& old_logp, const at::T
   at::Tensor glp = at::empty_like(lp);
   at::Tensor gent = ent.defined() ? at::empty_like(ent) : at::Tensor();
   out.sums = at::zeros({kNumSums}, lp.options().dtype(at::kDouble));
-  GrpoLossParams q = p;
+  GrpoLossSettings q = p;
   if (!use_ref) q.kl_coef = 0;
   if (!ent.defined()) q.entropy_coef = 0;
-  const Args args = make_args(q, normaliser);
+  const double div = q.divisor(normaliser);
   if (lp.is_cuda()) {
 #ifdef GRPO_WITH_CUDA
-    cuda::GrpoLossArgs ca{args.clip_low, args.clip_high, args.dual_c, args.kl_coef,
-                          args.ent_coef, args.kl_est,    args.agg,    args.norm};
-    cuda::grpo_loss(lp, old, ref, a, m, ent, ca, glp, gent, out.sums);
+    cuda::grpo_loss(lp, old, ref, a, m, ent, q, div, glp, gent, out.sums);
 #endif
   } else if (ct == at::kDouble) {
-    loss_cpu<double>(lp, old, ref, a, m, ent, args, glp, gent, out.sums);
+    loss_cpu<double>(lp, old, ref, a, m, ent, q, div, glp, gent, out.sums);
   } else {
-    loss_cpu<float>(lp, old, ref, a, m, ent, args, glp, gent, out.sums);
+    loss_cpu<float>(lp, old, ref, a, m, ent, q, div, glp, gent, out.sums);
   }
-  out.loss = out.sums.select(0, kLoss).to(logp.scalar_type());
+  out.loss = out.sums.select(0, kSumLoss).to(logp.scalar_type());
   out.grad_logp = glp.to(logp.scalar_type());
   if (gent.defined()) out.grad_entropy = gent.to(entropy.scalar_type());
   return out;
@@ -200,24 +168,26 @@ GrpoLossStats stats_of(const at::Tensor& sums) {
   const at::Tensor h = sums.cpu();
   const double* s = h.data_ptr<double>();
   GrpoLossStats st;
-  st.tokens = s[kTokens];
-  st.pg_sum = s[kPg];
-  st.kl_sum = s[kKl];
-  st.entropy_sum = s[kEntropy];
-  st.ratio_sum = s[kRatio];
-  st.clipped_tokens = s[kClipped];
-  st.dual_clipped_tokens = s[kDualClipped];
+  st.tokens = s[kSumTokens];
+  st.pg_sum = s[kSumPg];
+  st.kl_sum = s[kSumKl];
+  st.entropy_sum = s[kSumEntropy];
+  st.ratio_sum = s[kSumRatio];
+  st.clipped_tokens = s[kSumClipped];
+  st.dual_clipped_tokens = s[kSumDualClipped];
   return st;
 }
 
 class GrpoLossFunction : public torch::autograd::Function<GrpoLossFunction> {
  public:
   // Inputs 0 (logp) and 1 (entropy, may be undefined) are differentiable.
-  static torch::autograd::variable_list forward(
-      torch::autograd::AutogradContext* ctx, const at::Tensor& logp,
-      const std::optional<at::Tensor>& entropy, const at::Tensor& old_logp,
-      const std::optional<at::Tensor>& ref_logp, const at::Tensor& adv, const at::Tensor& mask,
-      const GrpoLossParams& p, double normaliser) {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                const at::Tensor& logp,
+                                                const std::optional<at::Tensor>& entropy,
+                                                const at::Tensor& old_logp,
+                                                const std::optional<at::Tensor>& ref_logp,
+                                                const at::Tensor& adv, const at::Tensor& mask,
+                                                const GrpoLossSettings& p, double normaliser) {
     // Possibly undefined tensors travel as optionals: autograd records no input for them.
     Computed c = compute(logp, old_logp, ref_logp.value_or(at::Tensor()), adv, mask,
                          entropy.value_or(at::Tensor()), p, normaliser);
@@ -239,7 +209,7 @@ class GrpoLossFunction : public torch::autograd::Function<GrpoLossFunction> {
 
 void check_args(const at::Tensor& logp, const at::Tensor& old_logp, const at::Tensor& ref_logp,
                 const at::Tensor& adv, const at::Tensor& mask, const at::Tensor& entropy,
-                const GrpoLossParams& p, double normaliser) {
+                const GrpoLossSettings& p, double normaliser) {
   const char* op = "grpo_token_loss";
   TORCH_CHECK(logp.defined() && old_logp.defined() && adv.defined() && mask.defined(), op,
               ": logp, old_logp, adv and mask must be defined (ref_logp and entropy may be "
@@ -274,16 +244,16 @@ void check_args(const at::Tensor& logp, const at::Tensor& old_logp, const at::Te
   TORCH_CHECK(p.clip_eps_high >= 0, op, ": clip_eps_high must be >= 0, got ", p.clip_eps_high);
   TORCH_CHECK(p.dual_clip_c == 0 || p.dual_clip_c > 1, op,
               ": dual_clip_c must be 0 (off) or > 1, got ", p.dual_clip_c);
-  TORCH_CHECK(p.loss_agg != LossAgg::kSeqMeanTokenSumNorm || p.max_len > 0, op,
+  TORCH_CHECK(p.agg != LossAgg::kSeqMeanTokenSumNorm || p.max_len > 0, op,
               ": seq_mean_token_sum_norm needs max_len > 0, got ", p.max_len);
 }
 
 }  // namespace
 
 GrpoLoss grpo_token_loss(const at::Tensor& logp, const at::Tensor& old_logp,
-                         const at::Tensor& ref_logp, const at::Tensor& adv,
-                         const at::Tensor& mask, const at::Tensor& entropy,
-                         const GrpoLossParams& params, double normaliser) {
+                         const at::Tensor& ref_logp, const at::Tensor& adv, const at::Tensor& mask,
+                         const at::Tensor& entropy, const GrpoLossSettings& params,
+                         double normaliser) {
   check_args(logp, old_logp, ref_logp, adv, mask, entropy, params, normaliser);
   GrpoLoss out;
   const bool grad = c10::GradMode::is_enabled() &&
@@ -305,7 +275,7 @@ GrpoLoss grpo_token_loss(const at::Tensor& logp, const at::Tensor& old_logp,
 GrpoLossGrads grpo_token_loss_grads(const at::Tensor& logp, const at::Tensor& old_logp,
                                     const at::Tensor& ref_logp, const at::Tensor& adv,
                                     const at::Tensor& mask, const at::Tensor& entropy,
-                                    const GrpoLossParams& params, double normaliser) {
+                                    const GrpoLossSettings& params, double normaliser) {
   check_args(logp, old_logp, ref_logp, adv, mask, entropy, params, normaliser);
   Computed c = compute(logp, old_logp, ref_logp, adv, mask, entropy, params, normaliser);
   GrpoLossGrads out;

@@ -219,4 +219,22 @@ MoeRouting moe_route(const at::Tensor& router_logits, int64_t k, bool renorm,
   return out;
 }
 
+MoeRouting moe_route_reference(const at::Tensor& router_logits, int64_t k, bool renorm,
+                               const at::Tensor& bias) {
+  TORCH_CHECK(router_logits.dim() == 2, "moe_route_reference: router_logits must be [N, E], got ",
+              router_logits.sizes());
+  const int64_t e = router_logits.size(1);
+  TORCH_CHECK(k >= 1 && k <= e, "moe_route_reference: k must be in [1, ", e, "], got ", k);
+  const auto ct = router_logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const at::Tensor p = at::softmax(router_logits.to(ct), -1);
+  // The bias steers selection only; the combine weights are the unbiased probabilities.
+  const at::Tensor scores = bias.defined() ? p + bias.to(ct) : p;
+  MoeRouting r;
+  r.expert_ids = std::get<1>(scores.topk(k, -1));
+  r.weights = p.gather(1, r.expert_ids);
+  if (renorm) r.weights = r.weights / r.weights.sum(-1, /*keepdim=*/true);
+  r.counts = at::bincount(r.expert_ids.reshape({-1}), /*weights=*/{}, e);
+  return r;
+}
+
 }  // namespace grpo::ops

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "grpo/core/error.h"
+#include "grpo/model/layers.h"
 #include "grpo/model/transformer.h"
 #include "grpo/ops/token_logprobs.h"
 
@@ -74,16 +75,15 @@ TokenScores score_tokens(const model::Transformer& model, const SequenceBatch& b
   const at::Tensor targets = batch.completion_ids.to(dev);
   const at::Tensor mask = batch.completion_mask.to(dev);
   TokenScores s;
-  // model.fused_ops chooses the op, here and nowhere else in the scoring: chunked over the
-  // vocabulary (the [B, Lc, V] logits never exist, forward or backward; gradients reach the
-  // hidden states and the LM head, the embedding table when tied), or the reference composition.
+  // model.fused_ops chooses the op (model::ops_impl_of): chunked over the vocabulary (the
+  // [B, Lc, V] logits never exist, forward or backward; gradients reach the hidden states and the
+  // LM head, the embedding table when tied), or the reference composition.
   ops::TokenLogprobsOptions opt;
-  opt.chunk = model.config().logprob_chunk;
+  opt.chunk = model.config().runtime.logprob_chunk;
   opt.temperature = temperature;
   opt.with_entropy = with_entropy;
-  const ops::TokenLogprobs tl =
-      model.config().fused_ops ? ops::token_logprobs(h, model.lm_head_weight(), targets, opt)
-                               : ops::token_logprobs_reference(h, model.lm_head_weight(), targets, opt);
+  const ops::TokenLogprobs tl = ops::token_logprobs(h, model.lm_head_weight(), targets, opt,
+                                                    model::ops_impl_of(model.config()));
   s.logp = tl.logp * mask;
   if (with_entropy) s.entropy = tl.entropy * mask;
   s.aux_loss = out.aux_loss;

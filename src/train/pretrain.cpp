@@ -110,8 +110,8 @@ StepOutcome next_token_step(model::Transformer& policy, AdamW& opt, const TokenB
   o.tokens = tmask.sum().item<double>();
   at::Tensor loss = (nll * tmask).sum() / o.tokens;
   at::Tensor total = loss;
-  if (policy.num_moe_layers() > 0 && cfg.model.router_aux_loss_coef > 0)
-    total = total + out.aux_loss * cfg.model.router_aux_loss_coef;
+  if (policy.num_moe_layers() > 0 && cfg.model.runtime.router_aux_loss_coef > 0)
+    total = total + out.aux_loss * cfg.model.runtime.router_aux_loss_coef;
   total.backward();
   o.grad_norm = clip_grad_norm(opt.params(), cfg.optim.grad_clip);
   o.loss = loss.item<double>();

@@ -70,7 +70,8 @@ ReferenceScores score_reference(const model::Transformer& reference, StepBatch& 
   if (batch.rows() == 0) return out;
   out.logp = score_all(reference, batch, s.score_temperature);
   // The KL of the sampled tokens, from the rollout's log-probs.
-  const at::Tensor kl = algo::kl_penalty(batch.sample_logp, out.logp, s.kl_estimator) * batch.mask;
+  const at::Tensor kl =
+      algo::kl_penalty(batch.sample_logp, out.logp, s.loss.kl_estimator) * batch.mask;
   out.kl_sum = kl.sum().item<double>();
   out.kl_tokens = batch.mask.sum().item<double>();
   if (s.kl_in_reward) {

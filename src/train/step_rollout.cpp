@@ -7,6 +7,7 @@
 
 #include "grpo/core/error.h"
 #include "grpo/dist/data_parallel.h"
+#include "grpo/model/layers.h"
 #include "grpo/train/step.h"
 
 namespace grpo::train {
@@ -26,9 +27,9 @@ StepSettings StepSettings::from_config(const config::Config& cfg) {
   s.adv_eps = cfg.algo.adv_eps;
   s.kl_coef = cfg.algo.kl_coef;
   s.kl_in_reward = cfg.algo.kl_coef > 0 && cfg.algo.kl_in == "reward";
-  s.kl_estimator = algo::parse_kl_estimator(cfg.algo.kl_estimator);
-  s.loss = algo::PolicyLossParams::from_config(cfg);  // loss.kl_coef is 0 with KL in the reward
-  s.router_aux_loss_coef = cfg.model.router_aux_loss_coef;
+  s.loss = algo::loss_settings(cfg);  // loss.kl_coef is 0 with KL in the reward
+  s.ops_impl = model::ops_impl_of(cfg.model);
+  s.router_aux_loss_coef = cfg.model.runtime.router_aux_loss_coef;
   s.grad_clip = cfg.optim.grad_clip;
   return s;
 }

@@ -68,9 +68,9 @@ double micro_step(const UpdateInputs& in, const Chunk& chunk, int64_t u0, int64_
                                : at::Tensor();
   // The entropies always go in: the loss uses them only with algo.entropy_coef, the statistics
   // (entropy/mean) always.
-  const algo::PolicyLossOutput out = algo::policy_loss(ts.logp, old_u, ref_u,
-                                                       in.adv.narrow(0, u0, ulen).to(device),
-                                                       mask, ts.entropy, s.loss, chunk.normaliser);
+  const algo::PolicyLossOutput out =
+      algo::policy_loss(ts.logp, old_u, ref_u, in.adv.narrow(0, u0, ulen).to(device), mask,
+                        ts.entropy, s.loss, chunk.normaliser, s.ops_impl);
   at::Tensor total = out.loss;
   if (s.router_aux_loss_coef > 0 && policy.num_moe_layers() > 0)
     total = total + ts.aux_loss * (s.router_aux_loss_coef * static_cast<double>(ulen) /

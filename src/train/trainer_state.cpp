@@ -115,6 +115,9 @@ void Trainer::Impl::build() {
     comm = dist::Communicator::single();
   }
   tokenizer = text::make_tokenizer(cfg);
+  // The model's config, resolved once (model.path's config.json, the tokenizer's vocabulary) and
+  // written back: config.yaml, the checkpoints and every stage see the policy's architecture.
+  cfg.model = model::resolve_model_config(cfg.model, tokenizer->vocab_size());
   scorer = std::make_unique<reward::Scorer>(reward::build_scorer(cfg));
   data = std::make_unique<data::PromptSource>(cfg);
   check_rules_fit_data(*scorer, *data, cfg);
@@ -123,9 +126,8 @@ void Trainer::Impl::build() {
   // A resumed policy gets its weights from the checkpoint (open_run_dir): built unset, not
   // initialised or loaded from model.path only to be overwritten (issue 18).
   const bool resuming = !start.from.empty();
-  policy = model::create_model(cfg.model, tokenizer->vocab_size(), seed, device, dtype,
-                               resuming ? model::WeightsFrom::kCaller
-                                        : model::WeightsFrom::kConfig);
+  policy = model::build_model(cfg.model, seed, device, dtype,
+                              resuming ? model::WeightsFrom::kCaller : model::WeightsFrom::kConfig);
   const auto pc = model::count_parameters(policy->config());
   spdlog::info("policy: {:.2f} M parameters ({:.2f} M active per token), {:.1f} MB, {}",
                pc.total / 1e6, pc.active / 1e6, param_mb(*policy),
@@ -139,8 +141,11 @@ void Trainer::Impl::build() {
     // The frozen reference: the initial policy (rebuilt from the same source, so a resumed
     // run gets the same reference), or trainer.reference_path.
     config::ModelConfig rc = cfg.model;
-    if (!cfg.trainer.reference_path.empty()) rc.path = cfg.trainer.reference_path;
-    reference = model::create_model(rc, tokenizer->vocab_size(), seed, device, dtype);
+    if (!cfg.trainer.reference_path.empty()) {
+      rc.path = cfg.trainer.reference_path;
+      rc = model::resolve_model_config(rc, tokenizer->vocab_size());
+    }
+    reference = model::build_model(rc, seed, device, dtype);
     GRPO_USAGE_CHECK(reference->state_tensors().size() == policy->state_tensors().size(),
                      "trainer.reference_path: the model at ", rc.path,
                      " has a different architecture from the policy");

@@ -30,8 +30,8 @@ Case make_case() {
   return c;
 }
 
-PolicyLossParams params(LossAgg agg) {
-  PolicyLossParams p;
+ops::GrpoLossSettings params(LossAgg agg) {
+  ops::GrpoLossSettings p;
   p.clip_eps_low = 0.2;
   p.clip_eps_high = 0.28;
   p.agg = agg;
@@ -49,8 +49,8 @@ const double kDpg[6] = {-2.2, 0, 0, 0, 1.0, 1.3};
 
 TEST(PolicyLossTest, TokenMean) {
   Case c = make_case();
-  const auto out = policy_loss(c.logp, c.old_logp, {}, c.adv, c.mask, {},
-                               params(LossAgg::kTokenMean), /*n_tokens=*/5);
+  const auto out = policy_loss_reference(c.logp, c.old_logp, {}, c.adv, c.mask, {},
+                                         params(LossAgg::kTokenMean), /*n_tokens=*/5);
   EXPECT_NEAR(out.loss.item<double>(), (-2.2 - 2.56 + 0.8 + 1.0 + 1.3) / 5, 1e-12);
   out.loss.backward();
   std::vector<double> g;
@@ -63,8 +63,8 @@ TEST(PolicyLossTest, TokenMean) {
 
 TEST(PolicyLossTest, SeqMeanTokenMean) {
   Case c = make_case();
-  const auto out = policy_loss(c.logp, c.old_logp, {}, c.adv, c.mask, {},
-                               params(LossAgg::kSeqMeanTokenMean), /*n_seqs=*/2);
+  const auto out = policy_loss_reference(c.logp, c.old_logp, {}, c.adv, c.mask, {},
+                                         params(LossAgg::kSeqMeanTokenMean), /*n_seqs=*/2);
   EXPECT_NEAR(out.loss.item<double>(), ((-2.2 - 2.56) / 2 + (0.8 + 1.0 + 1.3) / 3) / 2, 1e-12);
   out.loss.backward();
   expect_grad(c.logp, {-2.2 / 2 / 2, 0, 0, 0, 1.0 / 3 / 2, 1.3 / 3 / 2});
@@ -72,8 +72,8 @@ TEST(PolicyLossTest, SeqMeanTokenMean) {
 
 TEST(PolicyLossTest, SeqMeanTokenSumNormDividesByConstantLength) {
   Case c = make_case();
-  const auto out = policy_loss(c.logp, c.old_logp, {}, c.adv, c.mask, {},
-                               params(LossAgg::kSeqMeanTokenSumNorm), /*n_seqs=*/2);
+  const auto out = policy_loss_reference(c.logp, c.old_logp, {}, c.adv, c.mask, {},
+                                         params(LossAgg::kSeqMeanTokenSumNorm), /*n_seqs=*/2);
   EXPECT_NEAR(out.loss.item<double>(), (-2.2 - 2.56 + 0.8 + 1.0 + 1.3) / (2 * 4), 1e-12);
   out.loss.backward();
   std::vector<double> g;
@@ -86,11 +86,12 @@ TEST(PolicyLossTest, MicroBatchesSumToTheFullBatch) {
   for (auto agg : {LossAgg::kTokenMean, LossAgg::kSeqMeanTokenMean, LossAgg::kSeqMeanTokenSumNorm}) {
     Case full = make_case(), part = make_case();
     const double norm = agg == LossAgg::kTokenMean ? 5 : 2;
-    policy_loss(full.logp, full.old_logp, {}, full.adv, full.mask, {}, params(agg), norm)
+    policy_loss_reference(full.logp, full.old_logp, {}, full.adv, full.mask, {}, params(agg), norm)
         .loss.backward();
     for (int r = 0; r < 2; ++r) {
-      policy_loss(part.logp.slice(0, r, r + 1), part.old_logp.slice(0, r, r + 1), {},
-                  part.adv.slice(0, r, r + 1), part.mask.slice(0, r, r + 1), {}, params(agg), norm)
+      policy_loss_reference(part.logp.slice(0, r, r + 1), part.old_logp.slice(0, r, r + 1), {},
+                            part.adv.slice(0, r, r + 1), part.mask.slice(0, r, r + 1), {},
+                            params(agg), norm)
           .loss.backward();
     }
     EXPECT_TRUE(at::allclose(full.logp.grad(), part.logp.grad(), 0, 1e-15));
@@ -100,11 +101,11 @@ TEST(PolicyLossTest, MicroBatchesSumToTheFullBatch) {
 TEST(PolicyLossTest, DualClipBoundsNegativeAdvantageLoss) {
   // A = -1, r = 4: pg = max(4, 1.28) = 4, dual clip c = 3 caps it at 3 with zero gradient.
   at::Tensor logp = at::log(at::tensor({4.0, 2.0}, at::kDouble)).view({1, 2}).requires_grad_(true);
-  PolicyLossParams p = params(LossAgg::kTokenMean);
+  ops::GrpoLossSettings p = params(LossAgg::kTokenMean);
   p.dual_clip_c = 3.0;
-  const auto out = policy_loss(logp, at::zeros({1, 2}, at::kDouble), {},
-                               at::tensor({-1.0}, at::kDouble), at::ones({1, 2}, at::kDouble), {},
-                               p, 2);
+  const auto out = policy_loss_reference(logp, at::zeros({1, 2}, at::kDouble), {},
+                                         at::tensor({-1.0}, at::kDouble),
+                                         at::ones({1, 2}, at::kDouble), {}, p, 2);
   EXPECT_NEAR(out.loss.item<double>(), (3.0 + 2.0) / 2, 1e-12);
   out.loss.backward();
   EXPECT_NEAR(logp.grad()[0][0].item<double>(), 0.0, 1e-15);
@@ -118,10 +119,10 @@ TEST(PolicyLossTest, KlInLossForEachEstimator) {
     Case c = make_case();
     at::Tensor d = at::tensor({0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, at::kDouble).view({2, 3});
     const at::Tensor ref = c.logp.detach() - d;
-    PolicyLossParams p = params(LossAgg::kTokenMean);
+    ops::GrpoLossSettings p = params(LossAgg::kTokenMean);
     p.kl_coef = 0.1;
     p.kl_estimator = est;
-    const auto out = policy_loss(c.logp, c.old_logp, ref, c.adv, c.mask, {}, p, 5);
+    const auto out = policy_loss_reference(c.logp, c.old_logp, ref, c.adv, c.mask, {}, p, 5);
     double want = 0, kl_sum = 0;
     std::vector<double> g(6);
     for (int i = 0; i < 6; ++i) {
@@ -145,11 +146,11 @@ TEST(PolicyLossTest, KlInRewardLeavesTheLossWithoutKl) {
   cfg.algo.kl_in = "reward";
   cfg.algo.kl_coef = 0.5;
   cfg.algo.clip_eps_high = 0.28;
-  const PolicyLossParams p = PolicyLossParams::from_config(cfg);
+  const ops::GrpoLossSettings p = loss_settings(cfg);
   EXPECT_EQ(p.kl_coef, 0.0);
   Case c = make_case();
   const at::Tensor ref = c.logp.detach() - 0.3;
-  const auto out = policy_loss(c.logp, c.old_logp, ref, c.adv, c.mask, {}, p, 5);
+  const auto out = policy_loss_reference(c.logp, c.old_logp, ref, c.adv, c.mask, {}, p, 5);
   EXPECT_NEAR(out.loss.item<double>(), (-2.2 - 2.56 + 0.8 + 1.0 + 1.3) / 5, 1e-12);
   EXPECT_NEAR(out.kl_sum, 5 * (std::exp(-0.3) + 0.3 - 1), 1e-12);  // still measured
 }
@@ -157,10 +158,10 @@ TEST(PolicyLossTest, KlInRewardLeavesTheLossWithoutKl) {
 TEST(PolicyLossTest, EntropyBonusAndZeroAdvantage) {
   Case c = make_case();
   at::Tensor ent = at::full({2, 3}, 2.0, at::kDouble).requires_grad_(true);
-  PolicyLossParams p = params(LossAgg::kTokenMean);
+  ops::GrpoLossSettings p = params(LossAgg::kTokenMean);
   p.entropy_coef = 0.01;
-  const auto out = policy_loss(c.logp, c.old_logp, {}, at::zeros({2}, at::kDouble), c.mask, ent,
-                               p, 5);
+  const auto out =
+      policy_loss_reference(c.logp, c.old_logp, {}, at::zeros({2}, at::kDouble), c.mask, ent, p, 5);
   EXPECT_NEAR(out.loss.item<double>(), -0.01 * 2.0, 1e-12);
   out.loss.backward();
   EXPECT_EQ(c.logp.grad().abs().max().item<double>(), 0.0);  // zero advantage: no pg gradient
@@ -172,8 +173,9 @@ TEST(PolicyLossTest, OnPolicyLossIsZeroButGradientIsNot) {
   // mu = 1: logp == old_logp, ratio 1; with advantages summing to zero per token count the
   // loss value is ~0 while the gradient is -A (TRL #2703): the trainer logs this, not a bug.
   at::Tensor logp = at::full({2, 2}, -1.0, at::kDouble).requires_grad_(true);
-  const auto out = policy_loss(logp, logp.detach(), {}, at::tensor({1.0, -1.0}, at::kDouble),
-                               at::ones({2, 2}, at::kDouble), {}, params(LossAgg::kTokenMean), 4);
+  const auto out =
+      policy_loss_reference(logp, logp.detach(), {}, at::tensor({1.0, -1.0}, at::kDouble),
+                            at::ones({2, 2}, at::kDouble), {}, params(LossAgg::kTokenMean), 4);
   EXPECT_NEAR(out.loss.item<double>(), 0.0, 1e-15);
   out.loss.backward();
   EXPECT_NEAR(logp.grad()[0][0].item<double>(), -0.25, 1e-15);
@@ -183,8 +185,8 @@ TEST(PolicyLossTest, OnPolicyLossIsZeroButGradientIsNot) {
 TEST(PolicyLossTest, ShapeErrorsNameTheTensor) {
   Case c = make_case();
   try {
-    policy_loss(c.logp, c.old_logp, {}, at::zeros({3}, at::kDouble), c.mask, {},
-                params(LossAgg::kTokenMean), 5);
+    policy_loss_reference(c.logp, c.old_logp, {}, at::zeros({3}, at::kDouble), c.mask, {},
+                          params(LossAgg::kTokenMean), 5);
     FAIL();
   } catch (const c10::Error& e) {
     EXPECT_NE(std::string(e.what()).find("adv must be [B]"), std::string::npos);

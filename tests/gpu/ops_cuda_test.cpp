@@ -96,12 +96,12 @@ TEST(OpsCuda, GrpoLossMatchesCpu) {
   for (const LossAgg agg :
        {LossAgg::kTokenMean, LossAgg::kSeqMeanTokenMean, LossAgg::kSeqMeanTokenSumNorm}) {
     for (const KlEstimator kl : {KlEstimator::kK1, KlEstimator::kK2, KlEstimator::kK3}) {
-      GrpoLossParams p;
+      GrpoLossSettings p;
       p.clip_eps_high = 0.28;
       p.dual_clip_c = 3;
       p.kl_coef = 0.04;
       p.kl_estimator = kl;
-      p.loss_agg = agg;
+      p.agg = agg;
       p.max_len = t;
       p.entropy_coef = 0.01;
       const GrpoLossGrads want = grpo_token_loss_grads(logp, old, ref, adv, mask, ent, p, 17.0);

@@ -33,7 +33,7 @@ inline config::ModelConfig small_config() {
   c.norm_topk_prob = true;
   c.tie_word_embeddings = false;
   c.max_position_embeddings = 64;
-  c.init_std = 0.3;
+  c.runtime.init_std = 0.3;
   return c;
 }
 

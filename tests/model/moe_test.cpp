@@ -133,7 +133,7 @@ TEST(MoeTest, AuxLossMatchesHandComputedValues) {
 
 TEST(MoeTest, AuxFreeBiasSteersSelectionNotWeights) {
   config::ModelConfig cfg = test::small_config();
-  cfg.router_aux_free = true;
+  cfg.runtime.router_aux_free = true;
   cfg.norm_topk_prob = false;
   MoeLayer layer(cfg);
   randomise(layer, 8, 0.3);

@@ -33,7 +33,7 @@ const std::string& golden_dir() {
 std::shared_ptr<Transformer> load_golden_model(bool fused = true) {
   config::ModelConfig cfg;
   cfg.path = golden_dir();
-  cfg.fused_ops = fused;
+  cfg.runtime.fused_ops = fused;
   return create_model(cfg, /*tokenizer_vocab=*/0, /*seed=*/1);
 }
 
@@ -107,7 +107,7 @@ TEST(PretrainedTest, IncrementalDecodingMatchesTransformersQwen3Moe) {
 
 TEST(PretrainedTest, SavePretrainedRoundTripIsBitIdentical) {
   config::ModelConfig cfg = test::small_config();
-  cfg.router_aux_free = true;
+  cfg.runtime.router_aux_free = true;
   Transformer m(cfg);
   m.init_weights(5);
   {
@@ -128,7 +128,7 @@ TEST(PretrainedTest, SavePretrainedRoundTripIsBitIdentical) {
     EXPECT_EQ(got.num_shared_experts, cfg.num_shared_experts);
     EXPECT_EQ(got.head_dim, cfg.head_dim);
     EXPECT_DOUBLE_EQ(got.rope_theta, cfg.rope_theta);
-    EXPECT_TRUE(got.router_aux_free);
+    EXPECT_TRUE(got.runtime.router_aux_free);
     const auto loaded = create_model(want, 30, /*seed=*/99);
     const NamedTensors a = m.state_tensors(), b = loaded->state_tensors();
     ASSERT_EQ(a.size(), b.size());

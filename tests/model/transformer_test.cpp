@@ -208,7 +208,7 @@ TEST(TransformerTest, ParameterCountMatchesClosedForm) {
 
 TEST(TransformerTest, ParameterNamesFollowTheHuggingFaceLayout) {
   config::ModelConfig cfg = test::small_config();
-  cfg.router_aux_free = true;
+  cfg.runtime.router_aux_free = true;
   Transformer m(cfg);
   std::set<std::string> names;
   for (const auto& nt : m.state_tensors()) names.insert(nt.first);
@@ -239,7 +239,7 @@ TEST(TransformerTest, ParameterNamesFollowTheHuggingFaceLayout) {
 
 TEST(TransformerTest, FrozenRouterHasNoGradientAndIsNotTrainable) {
   config::ModelConfig cfg = test::small_config();
-  cfg.freeze_router = true;
+  cfg.runtime.freeze_router = true;
   const auto m = make_model(cfg);
   for (const auto& nt : m->parameter_list(/*trainable_only=*/true))
     EXPECT_EQ(nt.first.find("mlp.gate.weight"), std::string::npos) << nt.first;
@@ -272,8 +272,8 @@ TEST(TransformerTest, AuxLossAndLoadReportedPerMoeLayer) {
 
 TEST(TransformerTest, AuxFreeBiasUpdatesFromLoadAndStaysFloat32) {
   config::ModelConfig cfg = test::small_config();
-  cfg.router_aux_free = true;
-  cfg.router_bias_update_rate = 0.5;
+  cfg.runtime.router_aux_free = true;
+  cfg.runtime.router_bias_update_rate = 0.5;
   const auto m = make_model(cfg);
   m->to(at::kBFloat16);
   const auto& moe = m->moe_layers();

@@ -40,19 +40,6 @@ Batch make_batch(int64_t B, int64_t T, at::ScalarType dtype, uint64_t seed) {
   return b;
 }
 
-algo::PolicyLossParams to_algo(const GrpoLossParams& p) {
-  algo::PolicyLossParams a;
-  a.clip_eps_low = p.clip_eps_low;
-  a.clip_eps_high = p.clip_eps_high;
-  a.dual_clip_c = p.dual_clip_c;
-  a.kl_coef = p.kl_coef;
-  a.kl_estimator = static_cast<algo::KlEstimator>(static_cast<int>(p.kl_estimator));
-  a.agg = static_cast<algo::LossAgg>(static_cast<int>(p.loss_agg));
-  a.max_len = p.max_len;
-  a.entropy_coef = p.entropy_coef;
-  return a;
-}
-
 // (aggregation, KL estimator, dual clip on)
 using Case = std::tuple<LossAgg, KlEstimator, bool>;
 
@@ -60,13 +47,13 @@ class GrpoLossMatchesUnfused : public ::testing::TestWithParam<Case> {};
 
 TEST_P(GrpoLossMatchesUnfused, LossGradientsAndStatsFloat32) {
   const auto [agg, kl, dual] = GetParam();
-  GrpoLossParams p;
+  GrpoLossSettings p;
   p.clip_eps_low = 0.2;
   p.clip_eps_high = 0.28;
   p.dual_clip_c = dual ? 3.0 : 0.0;
   p.kl_coef = 0.04;
   p.kl_estimator = kl;
-  p.loss_agg = agg;
+  p.agg = agg;
   p.max_len = 29;
   p.entropy_coef = 0.01;
   const Batch b = make_batch(7, 23, at::kFloat, 11 + static_cast<int>(agg) * 3 +
@@ -77,7 +64,7 @@ TEST_P(GrpoLossMatchesUnfused, LossGradientsAndStatsFloat32) {
   const at::Tensor lr = b.logp.clone().requires_grad_(true);
   const at::Tensor er = b.entropy.clone().requires_grad_(true);
   const algo::PolicyLossOutput want =
-      algo::policy_loss(lr, b.old_logp, b.ref_logp, b.adv, b.mask, er, to_algo(p), normaliser);
+      algo::policy_loss_reference(lr, b.old_logp, b.ref_logp, b.adv, b.mask, er, p, normaliser);
   const auto want_grads = torch::autograd::grad({want.loss}, {lr, er});
 
   // Fused, through autograd.
@@ -126,7 +113,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(GrpoLoss, DualClipBoundIsActiveForNegativeAdvantages) {
   // Hand-checkable: A = -1, rho = e^2 ~ 7.39 > c = 3: pg = min(max(7.39, 1.28), 3) = 3, no
   // gradient through the bound.
-  GrpoLossParams p;
+  GrpoLossSettings p;
   p.clip_eps_high = 0.28;
   p.dual_clip_c = 3.0;
   const at::Tensor logp = at::full({1, 1}, 0.0).requires_grad_(true);
@@ -140,11 +127,11 @@ TEST(GrpoLoss, DualClipBoundIsActiveForNegativeAdvantages) {
 }
 
 TEST(GrpoLoss, NoRefNoEntropyMatchesUnfused) {
-  GrpoLossParams p;
+  GrpoLossSettings p;
   const Batch b = make_batch(5, 13, at::kFloat, 3);
   const double norm = b.mask.sum().item<double>();
   const at::Tensor lr = b.logp.clone().requires_grad_(true);
-  const auto want = algo::policy_loss(lr, b.old_logp, {}, b.adv, b.mask, {}, to_algo(p), norm);
+  const auto want = algo::policy_loss_reference(lr, b.old_logp, {}, b.adv, b.mask, {}, p, norm);
   const auto wg = torch::autograd::grad({want.loss}, {lr});
   const GrpoLossGrads g = grpo_token_loss_grads(b.logp, b.old_logp, {}, b.adv, b.mask, {}, p, norm);
   GRPO_EXPECT_CLOSE(g.loss, want.loss, 1e-6, 1e-5);
@@ -154,7 +141,7 @@ TEST(GrpoLoss, NoRefNoEntropyMatchesUnfused) {
 }
 
 TEST(GrpoLoss, Bfloat16MatchesUnfusedLoosely) {
-  GrpoLossParams p;
+  GrpoLossSettings p;
   p.kl_coef = 0.04;
   p.clip_eps_high = 0.28;
   const Batch b = make_batch(6, 31, at::kBFloat16, 5);
@@ -164,8 +151,8 @@ TEST(GrpoLoss, Bfloat16MatchesUnfusedLoosely) {
   // eager bfloat16 composition rounds after every op: compare against the float32 reference at
   // 1e-2 relative (a few bfloat16 ulps).
   const at::Tensor lr = b.logp.to(at::kFloat).requires_grad_(true);
-  const auto want = algo::policy_loss(lr, b.old_logp.to(at::kFloat), b.ref_logp.to(at::kFloat),
-                                      b.adv, b.mask, {}, to_algo(p), norm);
+  const auto want = algo::policy_loss_reference(
+      lr, b.old_logp.to(at::kFloat), b.ref_logp.to(at::kFloat), b.adv, b.mask, {}, p, norm);
   const auto wg = torch::autograd::grad({want.loss}, {lr});
   const GrpoLossGrads g =
       grpo_token_loss_grads(b.logp, b.old_logp, b.ref_logp, b.adv, b.mask, {}, p, norm);
@@ -176,7 +163,7 @@ TEST(GrpoLoss, Bfloat16MatchesUnfusedLoosely) {
 }
 
 TEST(GrpoLoss, RejectsBadInputs) {
-  GrpoLossParams p;
+  GrpoLossSettings p;
   const Batch b = make_batch(3, 4, at::kFloat, 1);
   EXPECT_THROW(grpo_token_loss_grads(b.logp, b.old_logp, {}, at::zeros({2}), b.mask, {}, p, 1.0),
                c10::Error);
@@ -185,7 +172,7 @@ TEST(GrpoLoss, RejectsBadInputs) {
                c10::Error);
   EXPECT_THROW(grpo_token_loss_grads(b.logp, b.old_logp, {}, b.adv, b.mask, {}, p, 0.0),
                c10::Error);
-  p.loss_agg = LossAgg::kSeqMeanTokenSumNorm;
+  p.agg = LossAgg::kSeqMeanTokenSumNorm;
   p.max_len = 0;
   EXPECT_THROW(grpo_token_loss_grads(b.logp, b.old_logp, {}, b.adv, b.mask, {}, p, 1.0),
                c10::Error);

@@ -16,20 +16,8 @@
 namespace grpo::ops {
 namespace {
 
-// Eager routing: what Hugging Face Qwen3-MoE's router does (softmax in float32, topk, optional
-// renormalisation), with the bias added for the selection only.
-struct RefRoute {
-  at::Tensor ids, weights;
-};
-RefRoute ref_route(const at::Tensor& logits, int64_t k, bool renorm, const at::Tensor& bias) {
-  const at::Tensor p = at::softmax(logits.to(at::kFloat), 1);
-  const at::Tensor score = bias.defined() ? (p + bias.to(at::kFloat)).detach() : p.detach();
-  const at::Tensor ids = std::get<1>(at::topk(score, k, 1, /*largest=*/true, /*sorted=*/true));
-  at::Tensor w = p.gather(1, ids);
-  if (renorm) w = w / w.sum(1, true);
-  return {ids, w};
-}
-
+// The eager reference (ops::moe_route_reference): what Hugging Face Qwen3-MoE's router does
+// (softmax in float32, topk, optional renormalisation), with the bias added for the selection only.
 using RouteCase = std::tuple<int64_t, bool, bool>;  // k, renorm, bias
 class MoeRouteMatchesEager : public ::testing::TestWithParam<RouteCase> {};
 
@@ -42,14 +30,14 @@ TEST_P(MoeRouteMatchesEager, IdsWeightsCountsAndGradient) {
   const at::Tensor g = at::randn({N, k});
 
   const at::Tensor lr = logits.clone().requires_grad_(true);
-  const RefRoute want = ref_route(lr, k, renorm, bias);
+  const MoeRouting want = moe_route_reference(lr, k, renorm, bias);
   const auto want_grad = torch::autograd::grad({(want.weights * g).sum()}, {lr});
 
   const at::Tensor lf = logits.clone().requires_grad_(true);
   const MoeRouting got = moe_route(lf, k, renorm, bias);
   // Random continuous logits have no ties, so the selection and its order must agree exactly.
-  EXPECT_TRUE(at::equal(got.expert_ids, want.ids));
-  EXPECT_TRUE(at::equal(got.counts, at::bincount(want.ids.reshape({-1}), {}, E)));
+  EXPECT_TRUE(at::equal(got.expert_ids, want.expert_ids));
+  EXPECT_TRUE(at::equal(got.counts, at::bincount(want.expert_ids.reshape({-1}), {}, E)));
   EXPECT_EQ(got.counts.sum().item<int64_t>(), N * k);
   // float32 softmax both sides, summed in a different order: 1e-6.
   GRPO_EXPECT_CLOSE(got.weights, want.weights, 1e-6, 1e-5);
@@ -73,7 +61,7 @@ TEST(MoeRoute, Bfloat16LogitsRouteInFloat32) {
   at::manual_seed(8);
   const at::Tensor logits = (at::randn({31, 7}) * 2).to(at::kBFloat16);
   const MoeRouting r = moe_route(logits, 2, true);
-  const RefRoute want = ref_route(logits, 2, true, {});
+  const MoeRouting want = moe_route_reference(logits, 2, true);
   EXPECT_EQ(r.weights.scalar_type(), at::kFloat);
   // bfloat16 logits can tie; compare the chosen weights (tie order does not change them).
   GRPO_EXPECT_CLOSE(r.weights, want.weights, 1e-6, 1e-5);

@@ -29,7 +29,7 @@ config::ModelConfig tiny_model() {
   m.num_shared_experts = 1;
   m.first_k_dense = 1;
   m.max_position_embeddings = 128;
-  m.init_std = 0.3;  // large weights: peaked, varied next-token distributions
+  m.runtime.init_std = 0.3;  // large weights: peaked, varied next-token distributions
   return m;
 }
 

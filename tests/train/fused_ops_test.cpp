@@ -53,13 +53,13 @@ struct ModelPair {
 // model.fused_ops on and off.
 ModelPair make_pair(config::ModelConfig c, uint64_t seed) {
   ModelPair p;
-  c.fused_ops = true;
+  c.runtime.fused_ops = true;
   p.fused = std::make_shared<model::Transformer>(c);
-  c.fused_ops = false;
+  c.runtime.fused_ops = false;
   p.plain = std::make_shared<model::Transformer>(c);
   p.fused->init_weights(seed);
   p.plain->init_weights(seed);
-  if (c.router_aux_free) {
+  if (c.runtime.router_aux_free) {
     // A bias of the order of the probabilities (~1/E), so it does move the selection.
     at::NoGradGuard no_grad;
     at::manual_seed(seed + 1);
@@ -69,8 +69,9 @@ ModelPair make_pair(config::ModelConfig c, uint64_t seed) {
       p.plain->moe_layers()[l]->bias.copy_(b);
     }
   }
-  EXPECT_TRUE(p.fused->moe_layers().empty() || p.fused->moe_layers()[0]->fused);
-  EXPECT_FALSE(p.plain->moe_layers().empty() || p.plain->moe_layers()[0]->fused);
+  EXPECT_TRUE(p.fused->moe_layers().empty() ||
+              p.fused->moe_layers()[0]->impl() == ops::Impl::kFused);
+  EXPECT_FALSE(p.plain->moe_layers().empty() || p.plain->moe_layers()[0]->impl() == ops::Impl::kFused);
   return p;
 }
 
@@ -111,7 +112,7 @@ config::ModelConfig variant(const std::string& name) {
   config::ModelConfig c = model::test::small_config();
   if (name == "tied_aux_free") {
     c.tie_word_embeddings = true;
-    c.router_aux_free = true;
+    c.runtime.router_aux_free = true;
     c.norm_topk_prob = false;
     c.num_experts_per_tok = 3;
   } else if (name == "no_shared_qk_off") {
@@ -188,12 +189,12 @@ struct LossCase {
   std::string name;
   std::string model;  // variant()
   int64_t chunk;      // model.logprob_chunk
-  algo::PolicyLossParams p;
+  ops::GrpoLossSettings p;
 };
 
 std::vector<LossCase> loss_cases() {
   std::vector<LossCase> v;
-  algo::PolicyLossParams a;  // DAPO-like: clip-higher, dual clip, k3 KL, entropy bonus
+  ops::GrpoLossSettings a;  // DAPO-like: clip-higher, dual clip, k3 KL, entropy bonus
   a.clip_eps_low = 0.2;
   a.clip_eps_high = 0.28;
   a.dual_clip_c = 3.0;
@@ -202,12 +203,12 @@ std::vector<LossCase> loss_cases() {
   a.agg = algo::LossAgg::kTokenMean;
   a.entropy_coef = 0.01;
   v.push_back({"token_mean_k3_dual", "default", 5, a});
-  algo::PolicyLossParams b;  // original GRPO aggregation, k1, no dual clip, no entropy
+  ops::GrpoLossSettings b;  // original GRPO aggregation, k1, no dual clip, no entropy
   b.kl_coef = 0.04;
   b.kl_estimator = algo::KlEstimator::kK1;
   b.agg = algo::LossAgg::kSeqMeanTokenMean;
   v.push_back({"seq_mean_k1_tied", "tied_aux_free", 8, b});
-  algo::PolicyLossParams d;  // Dr. GRPO, k2, chunk larger than the vocabulary
+  ops::GrpoLossSettings d;  // Dr. GRPO, k2, chunk larger than the vocabulary
   d.clip_eps_low = 0.1;
   d.clip_eps_high = 0.3;
   d.kl_coef = 0.2;
@@ -223,7 +224,7 @@ TEST(FusedOpsTest, ScoreTokensLossAndGradientsAgree) {
   for (const LossCase& lc : loss_cases()) {
     SCOPED_TRACE(lc.name);
     config::ModelConfig c = variant(lc.model);
-    c.logprob_chunk = lc.chunk;
+    c.runtime.logprob_chunk = lc.chunk;
     at::manual_seed(5);
     const ModelPair m = make_pair(c, 13);
     std::mt19937 gen(17);
@@ -248,15 +249,12 @@ TEST(FusedOpsTest, ScoreTokensLossAndGradientsAgree) {
     const at::Tensor adv = at::tensor({1.3, -0.7, -1.9, 0.4}, at::kDouble);
     const double normaliser =
         lc.p.agg == algo::LossAgg::kTokenMean ? mask.sum().item<double>() : 4.0;
-    algo::PolicyLossParams pa = lc.p, pb = lc.p;
-    pa.fused = true;
-    pb.fused = false;
     const at::Tensor ent_a = lc.p.entropy_coef > 0 ? sa.entropy : at::Tensor();
     const at::Tensor ent_b = lc.p.entropy_coef > 0 ? sb.entropy : at::Tensor();
     const algo::PolicyLossOutput oa =
-        algo::policy_loss(sa.logp, old, ref, adv, mask, ent_a, pa, normaliser);
-    const algo::PolicyLossOutput ob =
-        algo::policy_loss(sb.logp, old, ref, adv, mask, ent_b, pb, normaliser);
+        algo::policy_loss(sa.logp, old, ref, adv, mask, ent_a, lc.p, normaliser, ops::Impl::kFused);
+    const algo::PolicyLossOutput ob = algo::policy_loss(sb.logp, old, ref, adv, mask, ent_b, lc.p,
+                                                        normaliser, ops::Impl::kReference);
     expect_close(oa.loss, ob.loss, "loss");
     EXPECT_NEAR(oa.pg_sum, ob.pg_sum, kRel * (1 + std::abs(ob.pg_sum)));
     EXPECT_NEAR(oa.kl_sum, ob.kl_sum, kRel * (1 + std::abs(ob.kl_sum)));
@@ -295,7 +293,7 @@ double rel_diff(const at::Tensor& got, const at::Tensor& want) {
 TEST(FusedOpsTest, Bfloat16ScoreTokensLossAndGradientsAgree) {
   const LossCase lc = loss_cases()[0];  // entropy bonus on, chunk 5 (V = 37 = 7 * 5 + 2)
   config::ModelConfig c = variant(lc.model);
-  c.logprob_chunk = lc.chunk;
+  c.runtime.logprob_chunk = lc.chunk;
   at::manual_seed(5);
   const ModelPair m = make_pair(c, 13);
   m.fused->to(at::kBFloat16);
@@ -313,13 +311,10 @@ TEST(FusedOpsTest, Bfloat16ScoreTokensLossAndGradientsAgree) {
   const at::Tensor ref = (sb.logp.detach() + 0.5 * at::randn(mask.sizes())) * mask;
   const at::Tensor adv = at::tensor({1.3, -0.7, -1.9, 0.4}, at::kDouble);
   const double normaliser = mask.sum().item<double>();
-  algo::PolicyLossParams pa = lc.p, pb = lc.p;
-  pa.fused = true;
-  pb.fused = false;
-  const algo::PolicyLossOutput oa =
-      algo::policy_loss(sa.logp, old, ref, adv, mask, sa.entropy, pa, normaliser);
-  const algo::PolicyLossOutput ob =
-      algo::policy_loss(sb.logp, old, ref, adv, mask, sb.entropy, pb, normaliser);
+  const algo::PolicyLossOutput oa = algo::policy_loss(sa.logp, old, ref, adv, mask, sa.entropy,
+                                                      lc.p, normaliser, ops::Impl::kFused);
+  const algo::PolicyLossOutput ob = algo::policy_loss(sb.logp, old, ref, adv, mask, sb.entropy,
+                                                      lc.p, normaliser, ops::Impl::kReference);
   EXPECT_LT(rel_diff(oa.loss, ob.loss), kBf16Rel) << "loss";
   (oa.loss + 0.01 * sa.aux_loss).backward();
   (ob.loss + 0.01 * sb.aux_loss).backward();
@@ -368,8 +363,8 @@ TEST(FusedOpsTest, ScoreTokensMatchesTransformersGolden) {
     SCOPED_TRACE(fused ? "fused" : "unfused");
     config::ModelConfig c;
     c.path = dir;
-    c.fused_ops = fused;
-    c.logprob_chunk = 10;  // 67 = 6 x 10 + 7
+    c.runtime.fused_ops = fused;
+    c.runtime.logprob_chunk = 10;  // 67 = 6 x 10 + 7
     const auto m = model::create_model(c, 0, 1);
     at::NoGradGuard no_grad;
     const TokenScores s = score_tokens(*m, batch, temperature, true);
@@ -385,7 +380,7 @@ TEST(FusedOpsTest, CudaScoringAndGradientsAgree) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
   const LossCase lc = loss_cases()[0];
   config::ModelConfig c = variant(lc.model);
-  c.logprob_chunk = lc.chunk;
+  c.runtime.logprob_chunk = lc.chunk;
   at::manual_seed(6);
   const ModelPair m = make_pair(c, 21);
   const at::Device dev(at::kCUDA, 0);
@@ -400,12 +395,11 @@ TEST(FusedOpsTest, CudaScoringAndGradientsAgree) {
   const at::Tensor mask = batch.completion_mask.to(dev);
   const at::Tensor old = (sb.logp.detach() + 0.3 * at::randn(mask.sizes(), mask.options())) * mask;
   const at::Tensor adv = at::tensor({0.9, -1.4, 0.3}, at::kDouble).to(dev);
-  algo::PolicyLossParams pa = lc.p, pb = lc.p;
-  pa.fused = true;
-  pb.fused = false;
   const double n = mask.sum().item<double>();
-  const auto oa = algo::policy_loss(sa.logp, old, old, adv, mask, sa.entropy, pa, n);
-  const auto ob = algo::policy_loss(sb.logp, old, old, adv, mask, sb.entropy, pb, n);
+  const auto oa =
+      algo::policy_loss(sa.logp, old, old, adv, mask, sa.entropy, lc.p, n, ops::Impl::kFused);
+  const auto ob =
+      algo::policy_loss(sb.logp, old, old, adv, mask, sb.entropy, lc.p, n, ops::Impl::kReference);
   expect_close(oa.loss.cpu(), ob.loss.cpu(), "loss");
   (oa.loss + 0.01 * sa.aux_loss).backward();
   (ob.loss + 0.01 * sb.aux_loss).backward();

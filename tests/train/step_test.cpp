@@ -165,7 +165,7 @@ TEST(ReferenceTest, KlInTheRewardIsTheSummedKlOfEachRow) {
   s.group_size = 2;
   s.kl_coef = 0.5;
   s.kl_in_reward = true;
-  s.kl_estimator = algo::KlEstimator::kK1;  // kl = sample_logp - ref_logp per token
+  s.loss.kl_estimator = algo::KlEstimator::kK1;  // kl = sample_logp - ref_logp per token
   StepBatch b = make_step_batch(make_groups(2, {2, 4, 1, 3}, {1, 0, 0.5, -1}, 37, 2), 0, s);
   const auto reference = small_policy(9);
   const ReferenceScores r = score_reference(*reference, b, s);

@@ -6,9 +6,11 @@
 
 #include <string>
 
+#include "grpo/ops/grpo_loss_settings.h"
+
 namespace grpo::algo {
 
-enum class KlEstimator { kK1, kK2, kK3 };
+using ops::KlEstimator;  // one enum, shared with the fused loss and its kernel
 
 KlEstimator parse_kl_estimator(const std::string& name);  // "k1" | "k2" | "k3"
 

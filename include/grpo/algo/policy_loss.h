@@ -1,6 +1,6 @@
-// The GRPO policy loss on per-token log-probs, unfused (plain tensor ops with autograd): the
-// reference for the fused ops::grpo_token_loss and the path used when model.fused_ops is off
-// (PolicyLossParams::fused selects the fused op behind the same call).
+// The GRPO policy loss on per-token log-probs: policy_loss_reference is the readable composition
+// (plain tensor ops with autograd), the reference for the fused ops::grpo_token_loss and the path
+// used when model.fused_ops is off; policy_loss() runs one or the other (ops::Impl).
 //
 // Per token (i sequence, t position), with ratio rho = exp(logp - old_logp) and advantage A_i:
 //   pg   = max(-A rho, -A clip(rho, 1 - eps_low, 1 + eps_high))        PPO / GRPO (DeepSeekMath)
@@ -22,32 +22,19 @@
 
 #include "grpo/algo/kl.h"
 #include "grpo/config/config.h"
+#include "grpo/ops/grpo_loss_settings.h"
+#include "grpo/ops/impl.h"
 
 namespace grpo::algo {
 
-enum class LossAgg { kTokenMean, kSeqMeanTokenMean, kSeqMeanTokenSumNorm };
+using ops::LossAgg;  // one enum, shared with the fused loss and its kernel
 
 LossAgg parse_loss_agg(const std::string& name);
 
-struct PolicyLossParams {
-  double clip_eps_low = 0.2;
-  double clip_eps_high = 0.2;
-  double dual_clip_c = 0.0;  // 0: off
-  double kl_coef = 0.0;      // applied when ref_logp is given
-  KlEstimator kl_estimator = KlEstimator::kK3;
-  LossAgg agg = LossAgg::kTokenMean;
-  int64_t max_len = 0;       // seq_mean_token_sum_norm's constant length
-  double entropy_coef = 0.0;
-  // model.fused_ops: policy_loss() runs ops::grpo_token_loss (loss, gradient and statistics in
-  // one pass) instead of the tensor composition below. It supports every option above (both
-  // clip bounds, dual clip, k1/k2/k3, the three aggregations, the entropy bonus); KL in the
-  // reward (algo.kl_in: reward) never reaches the loss (kl_coef is 0 then) on either path.
-  bool fused = false;
-
-  // From the algo section (kl_coef is 0 when algo.kl_in is "reward": the KL then lives in the
-  // reward); max_len falls back to rollout.max_new_tokens; fused is model.fused_ops.
-  static PolicyLossParams from_config(const config::Config& cfg);
-};
+// The loss settings of a run, parsed once from the algo section: kl_coef is 0 when algo.kl_in is
+// "reward" (the KL then lives in the reward) or the KL is off; max_len falls back to
+// rollout.max_new_tokens.
+ops::GrpoLossSettings loss_settings(const config::Config& cfg);
 
 struct PolicyLossOutput {
   at::Tensor loss;  // scalar, differentiable w.r.t. logp (and entropy)
@@ -59,9 +46,17 @@ struct PolicyLossOutput {
 // logp [B,T] float (requires grad), old_logp [B,T], ref_logp [B,T] or undefined, adv [B],
 // mask [B,T] (0/1, any dtype), entropy [B,T] or undefined. `normaliser`: n_tokens for
 // token_mean, n_seqs for the other two modes (see above); must be > 0.
+PolicyLossOutput policy_loss_reference(const at::Tensor& logp, const at::Tensor& old_logp,
+                                       const at::Tensor& ref_logp, const at::Tensor& adv,
+                                       const at::Tensor& mask, const at::Tensor& entropy,
+                                       const ops::GrpoLossSettings& s, double normaliser);
+
+// The same loss by `impl`: kReference is the function above; kFused is ops::grpo_token_loss
+// (loss, gradient and statistics in one pass), which supports every setting (both clip bounds,
+// dual clip, k1/k2/k3, the three aggregations, the entropy bonus).
 PolicyLossOutput policy_loss(const at::Tensor& logp, const at::Tensor& old_logp,
                              const at::Tensor& ref_logp, const at::Tensor& adv,
                              const at::Tensor& mask, const at::Tensor& entropy,
-                             const PolicyLossParams& p, double normaliser);
+                             const ops::GrpoLossSettings& s, double normaliser, ops::Impl impl);
 
 }  // namespace grpo::algo

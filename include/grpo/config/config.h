@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,22 @@ struct RunConfig {
   std::string log_level = "info";
 };
 
-// Shapes follow Hugging Face Qwen3-MoE / DeepSeek-MoE config.json names where one exists.
+// How the model is trained and run, not what it is (the model.* keys below that no config.json
+// holds): with model.path set the architecture comes from its config.json and these stay the
+// run's (model::resolve_model_config copies the whole struct).
+struct ModelRuntime {
+  double router_aux_loss_coef = 0.001;
+  bool router_aux_free = false;
+  double router_bias_update_rate = 0.001;
+  bool freeze_router = false;
+  double init_std = 0.02;
+  bool fused_ops = true;
+  int64_t logprob_chunk = 4096;
+};
+
+// Shapes follow Hugging Face Qwen3-MoE / DeepSeek-MoE config.json names where one exists. The
+// architecture is checked by check_model_architecture (one function for the config, config.json
+// and the model's constructor).
 struct ModelConfig {
   std::string path;
   int64_t vocab_size = 0;
@@ -43,16 +59,17 @@ struct ModelConfig {
   int64_t num_shared_experts = 1;
   int64_t first_k_dense = 1;
   bool norm_topk_prob = true;
-  double router_aux_loss_coef = 0.001;
-  bool router_aux_free = false;
-  double router_bias_update_rate = 0.001;
-  bool freeze_router = false;
   bool tie_word_embeddings = true;
   int64_t max_position_embeddings = 512;
-  double init_std = 0.02;
-  bool fused_ops = true;
-  int64_t logprob_chunk = 4096;
+  ModelRuntime runtime;
 };
+
+// What is wrong with an architecture: `key` is the model.* key (without "model."), `what` says
+// why. vocab_size 0 is allowed (it means the tokenizer's).
+struct ArchitectureProblem {
+  std::string key, what;
+};
+std::optional<ArchitectureProblem> check_model_architecture(const ModelConfig& m);
 
 struct TokenizerConfig {
   std::string kind = "char";

@@ -1,5 +1,5 @@
-// Building blocks of the MoE transformer, as plain torch code (the reference path; RMSNorm
-// switches to ops::rms_norm when model.fused_ops is set): a bias-free linear map, RMSNorm, the
+// Building blocks of the MoE transformer, as plain torch code (RMSNorm is ops::rms_norm or its
+// reference, as model.fused_ops says): a bias-free linear map, RMSNorm, the
 // SwiGLU MLP, rotary position embeddings, and an indexed container whose children are named
 // 0, 1, ... so parameter names come out in the Hugging Face layout
 // ("layers.3.mlp.experts.5.up_proj.weight").
@@ -13,7 +13,16 @@
 #include <memory>
 #include <string>
 
+#include "grpo/config/config.h"
+#include "grpo/ops/impl.h"
+
 namespace grpo::model {
+
+// model.fused_ops as the ops' implementation (ops/impl.h): the fused ops or their references.
+// Decided here from the model's config; every layer and the scoring read it through this.
+inline ops::Impl ops_impl_of(const config::ModelConfig& cfg) {
+  return cfg.runtime.fused_ops ? ops::Impl::kFused : ops::Impl::kReference;
+}
 
 // y = x W^T with W [out, in]: Hugging Face nn.Linear(bias=False); one parameter, "weight".
 class Linear : public torch::nn::Module {
@@ -30,22 +39,18 @@ class Weight : public torch::nn::Module {
   at::Tensor weight;
 };
 
-// RMSNorm as in Qwen3MoeRMSNorm: the mean square is taken in float32, the normalised value is
-// cast back to x's dtype and then multiplied by the weight.
-// x [..., dim] float32|bf16, weight [dim] (x's dtype) -> [..., dim].
-// fused: ops::rms_norm (one pass forward and backward, model.fused_ops); identical in float32,
-// in bfloat16 it skips the intermediate rounding of x * rstd (one bf16 rounding apart).
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, bool fused = false);
-
+// RMSNorm as in Qwen3MoeRMSNorm (ops::rms_norm_reference), or the fused ops::rms_norm:
+// identical in float32, in bfloat16 it skips the intermediate rounding of x * rstd (one bf16
+// rounding apart). x [..., dim] float32|bf16, weight [dim] (x's dtype) -> [..., dim].
 class RmsNorm : public torch::nn::Module {
  public:
-  RmsNorm(int64_t dim, double eps, bool fused = false);
-  at::Tensor forward(const at::Tensor& x) const { return rms_norm(x, weight, eps_, fused); }
+  RmsNorm(int64_t dim, double eps, ops::Impl impl);
+  at::Tensor forward(const at::Tensor& x) const;
   at::Tensor weight;
-  bool fused;  // model.fused_ops
 
  private:
   double eps_;
+  ops::Impl impl_;
 };
 
 // SwiGLU feed-forward: down(silu(gate(x)) * up(x)); parameters gate_proj, up_proj, down_proj.

@@ -24,10 +24,12 @@
 #include <torch/nn/module.h>
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "grpo/config/config.h"
 #include "grpo/model/layers.h"
+#include "grpo/ops/moe_route.h"
 
 namespace grpo::model {
 
@@ -54,6 +56,7 @@ class MoeLayer : public torch::nn::Module {
   MoeOutput forward(const at::Tensor& x, const at::Tensor& valid = {},
                     bool compute_aux_loss = true) const;
 
+  // The reference routing (ops::moe_route_reference) with the full softmax.
   Routing route(const at::Tensor& x) const;
 
   // Aux-loss-free balancing step (DeepSeek-V3): bias_e += rate * sign(mean(load) - load_e).
@@ -62,8 +65,9 @@ class MoeLayer : public torch::nn::Module {
 
   int64_t num_experts() const { return num_experts_; }
   // model.fused_ops: forward() routes with ops::moe_route and dispatches with
-  // ops::moe_permute / moe_unpermute (same function; the plain path above is the reference).
-  bool fused = false;
+  // ops::moe_permute / moe_unpermute; otherwise with ops::moe_route_reference and the sort and
+  // index_add dispatch above (the reference). Same function either way.
+  ops::Impl impl() const { return impl_; }
   int64_t top_k() const { return top_k_; }
 
   std::shared_ptr<Linear> gate;                      // "gate.weight" [E, D]
@@ -73,9 +77,14 @@ class MoeLayer : public torch::nn::Module {
   at::Tensor bias;  // "gate.e_score_correction_bias" [E] float32 buffer, undefined unless aux-free
 
  private:
-  MoeOutput forward_fused(const at::Tensor& x, const at::Tensor& valid,
-                          bool compute_aux_loss) const;
+  // y [N, D] of the routed experts (without the shared ones) and the load [E] (int64, CPU), by
+  // the reference dispatch or the fused one.
+  std::pair<at::Tensor, at::Tensor> dispatch_reference(const at::Tensor& x, const at::Tensor& valid,
+                                                       const ops::MoeRouting& r) const;
+  std::pair<at::Tensor, at::Tensor> dispatch_fused(const at::Tensor& x, const at::Tensor& valid,
+                                                   const ops::MoeRouting& r) const;
 
+  ops::Impl impl_;
   int64_t num_experts_, top_k_;
   bool norm_topk_prob_;
 };

@@ -1,6 +1,6 @@
 // The GRPO per-token loss with its gradient, fused: one pass over [B, T] computes the loss, the
 // gradient w.r.t. the log-probs (and the entropy) and the statistics the trainer logs. Same
-// formulas and conventions as the unfused algo::policy_loss (algo/policy_loss.h), which stays
+// formulas and conventions as algo::policy_loss_reference (algo/policy_loss.h), which stays
 // the reference for model.fused_ops = false; tests/ops/grpo_loss_test.cpp checks the two agree.
 //
 // Per token (i sequence, t position), ratio rho = exp(logp - old_logp), advantage A_i:
@@ -19,6 +19,8 @@
 //                                                                        sequence count (GRPO)
 //   seq_mean_token_sum_norm  sum_it l m / (normaliser max_len)           normaliser = global
 //                                                                        sequence count (Dr. GRPO)
+// The settings (clip bounds, KL estimator, aggregation, ...) are ops::GrpoLossSettings
+// (ops/grpo_loss_settings.h), shared with the reference algo::policy_loss_reference and the kernel.
 // Gradients at the kinks follow autograd of the composition above: where the unclipped and
 // clipped terms are equal (rho inside the clip range, or on its boundary) the gradient is the
 // unclipped one; where the dual-clip bound ties exactly, the pg branch is taken.
@@ -30,22 +32,9 @@
 
 #include <cstdint>
 
+#include "grpo/ops/grpo_loss_settings.h"
+
 namespace grpo::ops {
-
-enum class KlEstimator { kK1, kK2, kK3 };
-enum class LossAgg { kTokenMean, kSeqMeanTokenMean, kSeqMeanTokenSumNorm };
-
-// Same fields and meaning as algo::PolicyLossParams (the trainer maps one onto the other).
-struct GrpoLossParams {
-  double clip_eps_low = 0.2;
-  double clip_eps_high = 0.2;
-  double dual_clip_c = 0.0;     // 0: off; otherwise > 1
-  double kl_coef = 0.0;         // used when ref_logp is given
-  KlEstimator kl_estimator = KlEstimator::kK3;
-  LossAgg loss_agg = LossAgg::kTokenMean;
-  int64_t max_len = 0;          // seq_mean_token_sum_norm's constant length (> 0 there)
-  double entropy_coef = 0.0;    // used when entropy is given
-};
 
 // Sums over this call's masked tokens (m-weighted); divide by token counts summed over calls.
 struct GrpoLossStats {
@@ -68,9 +57,9 @@ struct GrpoLoss {
 // entropy [B, T] or undefined; all on one device. normaliser > 0 (see above). The statistics
 // are copied to the host (one small copy, a sync on CUDA).
 GrpoLoss grpo_token_loss(const at::Tensor& logp, const at::Tensor& old_logp,
-                         const at::Tensor& ref_logp, const at::Tensor& adv,
-                         const at::Tensor& mask, const at::Tensor& entropy,
-                         const GrpoLossParams& params, double normaliser);
+                         const at::Tensor& ref_logp, const at::Tensor& adv, const at::Tensor& mask,
+                         const at::Tensor& entropy, const GrpoLossSettings& settings,
+                         double normaliser);
 
 // The same without autograd: the loss and its gradients as plain tensors, for callers that run
 // their own backward (e.g. loss.backward() replaced by logp.backward(grad_logp)).
@@ -83,6 +72,6 @@ struct GrpoLossGrads {
 GrpoLossGrads grpo_token_loss_grads(const at::Tensor& logp, const at::Tensor& old_logp,
                                     const at::Tensor& ref_logp, const at::Tensor& adv,
                                     const at::Tensor& mask, const at::Tensor& entropy,
-                                    const GrpoLossParams& params, double normaliser);
+                                    const GrpoLossSettings& settings, double normaliser);
 
 }  // namespace grpo::ops

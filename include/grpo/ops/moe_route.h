@@ -16,6 +16,8 @@
 
 #include <cstdint>
 
+#include "grpo/ops/impl.h"
+
 namespace grpo::ops {
 
 struct MoeRouting {
@@ -29,5 +31,17 @@ struct MoeRouting {
 // (any floating dtype, no gradient). CPU or CUDA.
 MoeRouting moe_route(const at::Tensor& router_logits, int64_t k, bool renorm,
                      const at::Tensor& bias = {});
+
+// The reference: the formulas above as plain tensor ops (softmax in float32, topk of p + bias,
+// gather, renormalise; autograd does the backward), as Hugging Face Qwen3MoeSparseMoeBlock.
+MoeRouting moe_route_reference(const at::Tensor& router_logits, int64_t k, bool renorm,
+                               const at::Tensor& bias = {});
+
+// One of the two, as `impl` says (model.fused_ops).
+inline MoeRouting moe_route(const at::Tensor& router_logits, int64_t k, bool renorm,
+                            const at::Tensor& bias, Impl impl) {
+  return impl == Impl::kFused ? moe_route(router_logits, k, renorm, bias)
+                              : moe_route_reference(router_logits, k, renorm, bias);
+}
 
 }  // namespace grpo::ops

@@ -11,10 +11,21 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "grpo/ops/impl.h"
+
 namespace grpo::ops {
 
 // x [..., D] float32|bfloat16|float16|float64, weight [D] (same dtype), eps > 0; CPU or CUDA.
 // Differentiable w.r.t. x and weight (autograd).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// The reference: Hugging Face Qwen3MoeRMSNorm as plain tensor ops (the mean square in float32,
+// x * rstd rounded to x's dtype, then times the weight); autograd does the backward.
+at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// One of the two, as `impl` says (model.fused_ops).
+inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, Impl impl) {
+  return impl == Impl::kFused ? rms_norm(x, weight, eps) : rms_norm_reference(x, weight, eps);
+}
 
 }  // namespace grpo::ops

@@ -33,6 +33,8 @@
 
 #include <cstdint>
 
+#include "grpo/ops/impl.h"
+
 namespace grpo::ops {
 
 struct TokenLogprobsOptions {
@@ -61,5 +63,13 @@ TokenLogprobs token_logprobs(const at::Tensor& hidden, const at::Tensor& lm_head
 TokenLogprobs token_logprobs_reference(const at::Tensor& hidden, const at::Tensor& lm_head,
                                        const at::Tensor& targets,
                                        const TokenLogprobsOptions& opt = {});
+
+// One of the two, as `impl` says (model.fused_ops).
+inline TokenLogprobs token_logprobs(const at::Tensor& hidden, const at::Tensor& lm_head,
+                                    const at::Tensor& targets, const TokenLogprobsOptions& opt,
+                                    Impl impl) {
+  return impl == Impl::kFused ? token_logprobs(hidden, lm_head, targets, opt)
+                              : token_logprobs_reference(hidden, lm_head, targets, opt);
+}
 
 }  // namespace grpo::ops

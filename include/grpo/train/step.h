@@ -57,8 +57,8 @@ struct StepSettings {
   // (loss.kl_coef > 0) or in the reward (verl's use_kl_in_reward).
   double kl_coef = 0.0;
   bool kl_in_reward = false;
-  algo::KlEstimator kl_estimator = algo::KlEstimator::kK3;
-  algo::PolicyLossParams loss;
+  ops::GrpoLossSettings loss;              // its kl_estimator also scores the KL in the reward
+  ops::Impl ops_impl = ops::Impl::kFused;  // model.fused_ops: the loss's implementation
   double router_aux_loss_coef = 0.0;
   double grad_clip = 0.0;
 
