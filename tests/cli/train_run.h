@@ -26,18 +26,18 @@ namespace grpo::testing {
 // every step really moves the policy (lr 1e-2).
 inline std::vector<std::string> tiny_train_args(const std::string& out_dir, int64_t steps,
                                                  const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> a = {
-      "train", source_path("configs/r1zero_tiny.yaml"), "model.path=",
-      "model.hidden_size=32", "model.num_layers=2", "model.num_heads=2", "model.num_kv_heads=1",
-      "model.head_dim=16", "model.intermediate_size=48", "model.num_experts=4",
-      "model.num_experts_per_tok=2", "model.moe_intermediate_size=16",
-      "model.max_position_embeddings=256", "run.threads=1", "run.output_dir=" + out_dir,
+  std::vector<std::string> a = {"train", source_path("configs/r1zero_tiny.yaml"), "model.path="};
+  const std::vector<std::string> model = tiny_model_overrides();
+  a.insert(a.end(), model.begin(), model.end());
+  const std::vector<std::string> rest = {
+      "run.threads=1", "run.output_dir=" + out_dir,
       "run.name=r", "run.seed=3", "trainer.total_steps=" + std::to_string(steps),
       "trainer.prompts_per_step=2", "rollout.group_size=4", "rollout.max_new_tokens=12",
       "data.eval_size=3", "trainer.eval_k=2", "trainer.eval_every=2", "trainer.save_every=1",
       "trainer.keep_last=10", "optim.warmup_steps=2", "optim.lr=0.01", "algo.kl_coef=0.01",
       "rollout.stop=[a, e, i, o, u, '1', '2', '3', '4', '5', ' ', '+', '*', '(', ')']",
       "reward.rules=[{name: format}, {name: answer_match}, {name: length, max_len: 12, buffer: 12}]"};
+  a.insert(a.end(), rest.begin(), rest.end());
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }

@@ -86,6 +86,26 @@ std::string source_path(const std::string& relative) {
   return (fs::path(source_dir()) / relative).string();
 }
 
+namespace {
+const std::vector<std::pair<std::string, std::string>> kTinyModel = {
+    {"hidden_size", "32"},      {"num_layers", "2"},          {"num_heads", "2"},
+    {"num_kv_heads", "1"},      {"head_dim", "16"},           {"intermediate_size", "48"},
+    {"num_experts", "4"},       {"num_experts_per_tok", "2"}, {"moe_intermediate_size", "16"},
+    {"num_shared_experts", "1"}, {"first_k_dense", "1"},      {"max_position_embeddings", "256"}};
+}  // namespace
+
+std::vector<std::string> tiny_model_overrides() {
+  std::vector<std::string> v;
+  for (const auto& [k, val] : kTinyModel) v.push_back("model." + k + "=" + val);
+  return v;
+}
+
+std::string tiny_model_yaml() {
+  std::string s;
+  for (const auto& [k, val] : kTinyModel) s += (s.empty() ? "" : ", ") + k + ": " + val;
+  return s;
+}
+
 const std::string& source_dir() {
   static const std::string s = GRPO_SOURCE_DIR;
   return s;

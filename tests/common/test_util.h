@@ -39,6 +39,13 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
+// The tests' tiny MoE, defined here once: 2 layers (the first dense, then MoE with 4 experts
+// top-2 and a shared expert), hidden 32, 2 query heads and 1 key/value head of dim 16, FFN 48,
+// expert FFN 16, 256 positions; the other model keys keep their defaults. As `model.k=v`
+// overrides for the binary, and as the entries of a YAML flow mapping ("hidden_size: 32, ...").
+std::vector<std::string> tiny_model_overrides();
+std::string tiny_model_yaml();
+
 // Path of a file in the source tree (configs/..., tests/golden/...).
 std::string source_path(const std::string& relative);
 

@@ -85,10 +85,8 @@ config::Config tiny_config(const std::string& out_dir, const std::string& rule, 
   const std::string yaml = R"(
 run: {name: t, output_dir: ")" + out_dir + R"(", seed: 5, device: cpu, dtype: float32,
       threads: 1, log_level: warn}
-model: {path: "", hidden_size: 32, num_layers: 2, num_heads: 2, num_kv_heads: 1, head_dim: 16,
-        intermediate_size: 48, num_experts: 4, num_experts_per_tok: 2,
-        moe_intermediate_size: 16, num_shared_experts: 1, first_k_dense: 1,
-        max_position_embeddings: 256, router_aux_loss_coef: 0.0, router_aux_free: false}
+model: {path: "", )" + grpo::testing::tiny_model_yaml() + R"(,
+        router_aux_loss_coef: 0.0, router_aux_free: false}
 tokenizer: {kind: char}
 data: {task: countdown, min_numbers: 3, max_numbers: 3, max_number: 20, template: short,
        eval_size: 2}
