@@ -293,6 +293,9 @@ void Trainer::Impl::check_resume_config(const std::string& dir) const {
   } catch (const std::exception& e) {
     throw Error("checkpoint " + dir + ": its config.yaml does not load: " + e.what());
   }
+  // Compared as resolved (cfg.model is): a config.yaml written before the model config was
+  // written back holds vocab_size 0 and the shapes of the YAML, not of model.path.
+  saved.model = model::resolve_model_config(saved.model, tokenizer->vocab_size());
   std::string refused;
   for (const auto& d : config::diff(saved, cfg)) {
     if (d.path == "run.resume" || d.path == "run.overwrite") continue;

@@ -16,6 +16,7 @@
 
 #include "cli/train_run.h"
 #include "grpo/ckpt/checkpoint.h"
+#include "grpo/text/char_tokenizer.h"
 
 namespace grpo {
 namespace {
@@ -323,6 +324,24 @@ TEST(ResumeTest, ChangedTrajectoryKeyIsRefused) {
   EXPECT_THAT(r.err, HasSubstr("run.seed"));
   // Refused runs leave the run untouched.
   EXPECT_EQ(testing::read_file(out + "/r/metrics.jsonl"), metrics);
+}
+
+// A checkpoint written before the trainer wrote the resolved model config back (its config.yaml
+// says model.vocab_size 0, "the tokenizer's") resumes: both sides are compared resolved.
+TEST(ResumeTest, CheckpointWithAnUnresolvedModelConfigResumes) {
+  const std::string out = testing::fresh_dir("resume_unresolved_model");
+  auto r = run_grpo(tiny_train_args(out, 1));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string dir = out + "/r/checkpoints/step_1";
+  std::string text = testing::read_file(dir + "/config.yaml");
+  const std::string resolved = "vocab_size: " + std::to_string(text::CharTokenizer::kVocabSize);
+  ASSERT_NE(text.find(resolved), std::string::npos) << "the run wrote its model config back";
+  text.replace(text.find(resolved), resolved.size(), "vocab_size: 0");
+  rewrite_with_valid_manifest(dir, "config.yaml", text);
+  r = run_grpo(tiny_train_args(out, 2));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("at step 1"));
+  EXPECT_EQ(read_jsonl(out + "/r/metrics.jsonl").size(), 2u);
 }
 
 TEST(ResumeTest, NeverOnUsedDirectoryIsRefused) {

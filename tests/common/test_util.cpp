@@ -106,29 +106,14 @@ std::string tiny_model_yaml() {
   return s;
 }
 
-const std::string& source_dir() {
-  static const std::string s = GRPO_SOURCE_DIR;
-  return s;
-}
-const std::string& grpo_binary() {
-  static const std::string s = GRPO_BINARY;
-  return s;
-}
-const std::string& dist_worker_binary() {
-  static const std::string s = GRPO_DIST_WORKER;
-  return s;
-}
-const std::string& torchrun_path() {
-  static const std::string s = GRPO_TORCHRUN;
-  return s;
-}
-const std::string& test_tmp_dir() {
-  static const std::string s = GRPO_TEST_TMP;
-  return s;
-}
-const std::string& c10d_objects() {
-  static const std::string s = GRPO_C10D_OBJECTS;
-  return s;
-}
+// One line each (clang-format off: they are alike on purpose).
+// clang-format off
+const std::string& source_dir() { static const std::string s = GRPO_SOURCE_DIR; return s; }
+const std::string& grpo_binary() { static const std::string s = GRPO_BINARY; return s; }
+const std::string& dist_worker_binary() { static const std::string s = GRPO_DIST_WORKER; return s; }
+const std::string& torchrun_path() { static const std::string s = GRPO_TORCHRUN; return s; }
+const std::string& test_tmp_dir() { static const std::string s = GRPO_TEST_TMP; return s; }
+const std::string& c10d_objects() { static const std::string s = GRPO_C10D_OBJECTS; return s; }
+// clang-format on
 
 }  // namespace grpo::testing
