@@ -219,12 +219,14 @@ std::optional<ArchitectureProblem> check_model_architecture(const ModelConfig& m
                                {"moe_intermediate_size", m.moe_intermediate_size},
                                {"max_position_embeddings", m.max_position_embeddings}})
     if (v <= 0) return ArchitectureProblem{key, "must be > 0, got " + n(v)};
-  if (m.vocab_size < 0) return ArchitectureProblem{"vocab_size", "must be >= 0, got " + n(m.vocab_size)};
+  if (m.vocab_size < 0)
+    return ArchitectureProblem{"vocab_size", "must be >= 0, got " + n(m.vocab_size)};
   if (m.num_heads % m.num_kv_heads != 0)
     return ArchitectureProblem{"num_kv_heads", "must divide model.num_heads (" + n(m.num_heads) +
                                                    "), got " + n(m.num_kv_heads)};
   if (m.head_dim % 2 != 0)
-    return ArchitectureProblem{"head_dim", "must be even (RoPE rotates pairs), got " + n(m.head_dim)};
+    return ArchitectureProblem{"head_dim",
+                               "must be even (RoPE rotates pairs), got " + n(m.head_dim)};
   if (m.num_experts_per_tok > m.num_experts)
     return ArchitectureProblem{"num_experts_per_tok", "must be at most model.num_experts (" +
                                                           n(m.num_experts) + "), got " +
@@ -234,9 +236,10 @@ std::optional<ArchitectureProblem> check_model_architecture(const ModelConfig& m
                                                     n(m.num_layers) + "], got " +
                                                     n(m.first_k_dense)};
   if (m.num_shared_experts < 0)
-    return ArchitectureProblem{"num_shared_experts", "must be >= 0, got " + n(m.num_shared_experts)};
-  if (!(m.rms_norm_eps > 0) || !(m.rope_theta > 0))
-    return ArchitectureProblem{m.rms_norm_eps > 0 ? "rope_theta" : "rms_norm_eps", "must be > 0"};
+    return ArchitectureProblem{"num_shared_experts",
+                               "must be >= 0, got " + n(m.num_shared_experts)};
+  if (!(m.rms_norm_eps > 0)) return ArchitectureProblem{"rms_norm_eps", "must be > 0"};
+  if (!(m.rope_theta > 0)) return ArchitectureProblem{"rope_theta", "must be > 0"};
   return std::nullopt;
 }
 

@@ -338,7 +338,8 @@ std::vector<KeySpec> build_keys() {
   v.push_back(bool_key(F("model.router_aux_free", model.runtime.router_aux_free),
       "Auxiliary-loss-free balancing: a per-expert bias on routing scores updated from load "
       "(DeepSeek-V3)."));
-  v.push_back(float_key(F("model.router_bias_update_rate", model.runtime.router_bias_update_rate), ge(0),
+  v.push_back(float_key(F("model.router_bias_update_rate",
+                          model.runtime.router_bias_update_rate), ge(0),
       "Step size of the aux-free routing bias update."));
   v.push_back(bool_key(F("model.freeze_router", model.runtime.freeze_router),
       "Keep router weights fixed during RL (NeMo-RL's MoE GRPO default)."));

@@ -24,9 +24,8 @@ namespace {
 
 // The sums vector (float64, on the inputs' device) has the layout of GrpoLossSum
 // (ops/grpo_loss_settings.h), shared with the kernel.
-constexpr int kNumSums = kNumGrpoLossSums;
 
-// One sequence: writes its gradients and adds its sums into `acc` (kNumSums doubles).
+// One sequence: writes its gradients and adds its sums into `acc` (kNumGrpoLossSums doubles).
 template <typename T>
 void loss_row_cpu(const T* lp, const T* old, const T* ref, T adv, const T* m, const T* ent,
                   int64_t n, const GrpoLossSettings& a, double div, T* glp, T* gent, double* acc) {
@@ -101,7 +100,7 @@ void loss_cpu(const at::Tensor& lp, const at::Tensor& old, const at::Tensor& ref
               const GrpoLossSettings& a, double div, at::Tensor& glp, at::Tensor& gent,
               at::Tensor& sums) {
   const int64_t b = lp.size(0), n = lp.size(1);
-  std::vector<double> rows(static_cast<size_t>(b) * kNumSums, 0.0);
+  std::vector<double> rows(static_cast<size_t>(b) * kNumGrpoLossSums, 0.0);
   const T* lpp = lp.data_ptr<T>();
   const T* oldp = old.data_ptr<T>();
   const T* refp = ref.defined() ? ref.data_ptr<T>() : nullptr;
@@ -116,13 +115,14 @@ void loss_cpu(const at::Tensor& lp, const at::Tensor& old, const at::Tensor& ref
                        const int64_t o = i * n;
                        loss_row_cpu<T>(lpp + o, oldp + o, refp ? refp + o : nullptr, advp[i],
                                        mp + o, entp ? entp + o : nullptr, n, a, div, glpp + o,
-                                       gentp ? gentp + o : nullptr, rows.data() + i * kNumSums);
+                                       gentp ? gentp + o : nullptr,
+                                       rows.data() + i * kNumGrpoLossSums);
                      }
                    });
   double* s = sums.data_ptr<double>();
-  for (int k = 0; k < kNumSums; ++k) s[k] = 0;
+  for (int k = 0; k < kNumGrpoLossSums; ++k) s[k] = 0;
   for (int64_t i = 0; i < b; ++i)
-    for (int k = 0; k < kNumSums; ++k) s[k] += rows[i * kNumSums + k];
+    for (int k = 0; k < kNumGrpoLossSums; ++k) s[k] += rows[i * kNumGrpoLossSums + k];
 }
 
 struct Computed {
@@ -144,7 +144,7 @@ Computed compute(const at::Tensor& logp, const at::Tensor& old_logp, const at::T
   Computed out;
   at::Tensor glp = at::empty_like(lp);
   at::Tensor gent = ent.defined() ? at::empty_like(ent) : at::Tensor();
-  out.sums = at::zeros({kNumSums}, lp.options().dtype(at::kDouble));
+  out.sums = at::zeros({kNumGrpoLossSums}, lp.options().dtype(at::kDouble));
   GrpoLossSettings q = p;
   if (!use_ref) q.kl_coef = 0;
   if (!ent.defined()) q.entropy_coef = 0;

@@ -74,7 +74,7 @@ ReferenceScores score_reference(const model::Transformer& reference, StepBatch& 
       algo::kl_penalty(batch.sample_logp, out.logp, s.loss.kl_estimator) * batch.mask;
   out.kl_sum = kl.sum().item<double>();
   out.kl_tokens = batch.mask.sum().item<double>();
-  if (s.kl_in_reward) {
+  if (s.kl_in_reward()) {
     // verl's use_kl_in_reward: token rewards minus beta * kl, summed per sequence.
     const at::Tensor per_seq = kl.sum(1).to(at::kDouble);
     auto acc = per_seq.accessor<double, 1>();

@@ -26,7 +26,6 @@ StepSettings StepSettings::from_config(const config::Config& cfg) {
   s.adv_norm = algo::parse_adv_norm(cfg.algo.adv_norm);
   s.adv_eps = cfg.algo.adv_eps;
   s.kl_coef = cfg.algo.kl_coef;
-  s.kl_in_reward = cfg.algo.kl_coef > 0 && cfg.algo.kl_in == "reward";
   s.loss = algo::loss_settings(cfg);  // loss.kl_coef is 0 with KL in the reward
   s.ops_impl = model::ops_impl_of(cfg.model);
   s.router_aux_loss_coef = cfg.model.runtime.router_aux_loss_coef;

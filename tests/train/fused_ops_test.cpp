@@ -71,7 +71,8 @@ ModelPair make_pair(config::ModelConfig c, uint64_t seed) {
   }
   EXPECT_TRUE(p.fused->moe_layers().empty() ||
               p.fused->moe_layers()[0]->impl() == ops::Impl::kFused);
-  EXPECT_FALSE(p.plain->moe_layers().empty() || p.plain->moe_layers()[0]->impl() == ops::Impl::kFused);
+  EXPECT_FALSE(p.plain->moe_layers().empty() ||
+               p.plain->moe_layers()[0]->impl() == ops::Impl::kFused);
   return p;
 }
 

@@ -163,8 +163,7 @@ std::shared_ptr<model::Transformer> small_policy(uint64_t seed) {
 TEST(ReferenceTest, KlInTheRewardIsTheSummedKlOfEachRow) {
   StepSettings s;
   s.group_size = 2;
-  s.kl_coef = 0.5;
-  s.kl_in_reward = true;
+  s.kl_coef = 0.5;  // and loss.kl_coef 0: the KL goes into the reward
   s.loss.kl_estimator = algo::KlEstimator::kK1;  // kl = sample_logp - ref_logp per token
   StepBatch b = make_step_batch(make_groups(2, {2, 4, 1, 3}, {1, 0, 0.5, -1}, 37, 2), 0, s);
   const auto reference = small_policy(9);

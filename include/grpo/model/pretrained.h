@@ -51,10 +51,11 @@ enum class WeightsFrom {
 };
 
 // Builds the model of a resolved config (resolve_model_config: vocab_size > 0, the architecture
-// of model.path when set) on `device` in `dtype`, its weights as `weights` says. No random init is drawn for a model whose weights are loaded: the
-// parameters are allocated uninitialised and each is set once, from the memory-mapped files
-// (a tensor already in `dtype` on a CPU model is used without a copy, see
-// Transformer::load_state). A random init is drawn on the CPU in float32, then converted.
+// of model.path when set) on `device` in `dtype`, its weights as `weights` says. No random init
+// is drawn for a model whose weights are loaded: the parameters are allocated uninitialised and
+// each is set once, from the memory-mapped files (a tensor already in `dtype` on a CPU model is
+// used without a copy, see Transformer::load_state). A random init is drawn on the CPU in
+// float32, then converted.
 std::shared_ptr<Transformer> build_model(const config::ModelConfig& resolved, uint64_t seed,
                                          const at::Device& device = at::kCPU,
                                          at::ScalarType dtype = at::kFloat,

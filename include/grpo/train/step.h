@@ -56,7 +56,6 @@ struct StepSettings {
   // KL to the reference: off when algo.kl_coef is 0 (no reference model), in the loss
   // (loss.kl_coef > 0) or in the reward (verl's use_kl_in_reward).
   double kl_coef = 0.0;
-  bool kl_in_reward = false;
   ops::GrpoLossSettings loss;              // its kl_estimator also scores the KL in the reward
   ops::Impl ops_impl = ops::Impl::kFused;  // model.fused_ops: the loss's implementation
   double router_aux_loss_coef = 0.0;
@@ -64,6 +63,7 @@ struct StepSettings {
 
   bool needs_reference() const { return kl_coef > 0; }
   bool kl_in_loss() const { return loss.kl_coef > 0; }
+  bool kl_in_reward() const { return kl_coef > 0 && !kl_in_loss(); }  // loss.kl_coef 0 then
   static StepSettings from_config(const config::Config& cfg);
 };
 
