@@ -23,6 +23,7 @@
 #include "grpo/core/error.h"
 #include "grpo/core/timer.h"
 #include "grpo/model/pretrained.h"
+#include "grpo/train/setup.h"
 
 namespace grpo::cli {
 namespace fs = std::filesystem;
@@ -50,9 +51,9 @@ int cmd_bench_load(const ConfigArgs& in) {
   GRPO_USAGE_CHECK(!dir.empty() && fs::is_directory(dir),
                    "bench load: give a model directory (grpo bench load MODEL_DIR), got '", dir,
                    "'");
-  if (cfg.run.threads > 0) at::set_num_threads(static_cast<int>(cfg.run.threads));
-  const at::Device device = model::run_device(cfg);
-  const at::ScalarType dtype = model::run_dtype(cfg);
+  const train::RunPlacement place = train::place_run(cfg);
+  const at::Device device = place.device;
+  const at::ScalarType dtype = place.dtype;
   int64_t file_bytes = 0;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().extension() == ".safetensors") file_bytes += int64_t(e.file_size());

@@ -23,6 +23,7 @@
 #include "grpo/core/error.h"
 #include "grpo/core/timer.h"
 #include "grpo/model/pretrained.h"
+#include "grpo/train/setup.h"
 #include "grpo/model/transformer.h"
 #include "grpo/ops/bench.h"
 #include "grpo/train/logprobs.h"
@@ -142,9 +143,9 @@ nlohmann::ordered_json bench_one(const std::string& name, const config::ModelCon
 int cmd_bench_model(const ConfigArgs& args) {
   const config::Config cfg =
       config::load_file(args.path.empty() ? "configs/r1zero_tiny.yaml" : args.path, args.overrides);
-  if (cfg.run.threads > 0) at::set_num_threads(int(cfg.run.threads));
-  const at::Device dev = model::run_device(cfg);
-  const at::ScalarType dtype = model::run_dtype(cfg);
+  const train::RunPlacement place = train::place_run(cfg);
+  const at::Device dev = place.device;
+  const at::ScalarType dtype = place.dtype;
   config::ModelConfig base = cfg.model;
   base.path.clear();  // speed does not depend on the weights
   if (base.vocab_size == 0) base.vocab_size = kBenchVocab;

@@ -19,21 +19,10 @@
 #include "grpo/core/error.h"
 #include "grpo/ops/bench.h"
 #include "grpo/ops/grpo_loss.h"
+#include "grpo/train/setup.h"
 
 namespace grpo::cli {
 namespace {
-
-c10::Device pick_device(const std::string& name) {
-  if (name == "cpu") return c10::Device(c10::kCPU);
-  if (name == "auto") return at::hasCUDA() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
-  if (name.rfind("cuda", 0) == 0) {
-    if (!at::hasCUDA())
-      throw Error("run.device = '" + name + "' but no CUDA device is available here");
-    const c10::Device d(name);
-    return d.has_index() ? d : c10::Device(c10::kCUDA, 0);
-  }
-  throw UsageError("run.device: expected cpu, cuda, cuda:N or auto, got '" + name + "'");
-}
 
 // The GRPO loss at B=64, T=1024 (65k tokens), forward + backward w.r.t. logp and entropy.
 void bench_grpo_loss(c10::Device dev, int reps, std::vector<ops::OpsBenchRow>& rows) {
@@ -74,9 +63,8 @@ int cmd_bench_ops(const ConfigArgs& args) {
   }
   const char* quick_env = std::getenv("GRPO_BENCH_QUICK");
   const bool quick = quick_env != nullptr && std::string(quick_env) == "1";
-  if (cfg.run.threads > 0) at::set_num_threads(static_cast<int>(cfg.run.threads));
   ops::OpsBenchOptions opt;
-  opt.device = pick_device(cfg.run.device);
+  opt.device = train::place_run(cfg).device;
   opt.large = !quick;
   opt.reps = quick ? 1 : 3;
   opt.seed = static_cast<uint64_t>(cfg.run.seed);

@@ -25,7 +25,7 @@
 #include "grpo/core/error.h"
 #include "grpo/data/prompt_source.h"
 #include "grpo/rollout/engine.h"
-#include "policy_setup.h"
+#include "grpo/train/setup.h"
 
 namespace grpo::cli {
 
@@ -40,7 +40,7 @@ int cmd_bench_rollout(const ConfigArgs& args) {
   data::PromptSource source(cfg);
   const int64_t P = cfg.trainer.prompts_per_step, G = cfg.rollout.group_size;
   const std::vector<data::Example> batch = source.next_batch(P);
-  const PolicySetup setup = setup_policy(cfg, mc);
+  const train::PolicySetup setup = train::setup_policy(cfg, mc);
 
   std::vector<rollout::PromptInput> inputs;
   double prompt_tokens = 0;
@@ -61,7 +61,7 @@ int cmd_bench_rollout(const ConfigArgs& args) {
   const double wall = std::max(st.total_s, 1e-9);
   nlohmann::ordered_json out;
   out["bench"] = "rollout";
-  out["device"] = setup.device.str();
+  out["device"] = setup.placement.device.str();
   out["dtype"] = cfg.run.dtype;
   out["threads"] = at::get_num_threads();
   out["weights"] = setup.weights;

@@ -34,7 +34,7 @@
 #include "grpo/data/prompt_source.h"
 #include "grpo/reward/scorer.h"
 #include "grpo/rollout/engine.h"
-#include "policy_setup.h"
+#include "grpo/train/setup.h"
 
 namespace grpo::cli {
 namespace {
@@ -129,7 +129,7 @@ int cmd_generate(const ConfigArgs& args, const std::string& prompts_file, int64_
     for (size_t i = 0; i < n; ++i) items.push_back(PromptItem{eval[i], true, nullptr});
   }
 
-  const PolicySetup setup = setup_policy(cfg, cfg.model);
+  const train::PolicySetup setup = train::setup_policy(cfg, cfg.model);
   spdlog::info("generate: {} prompts x {} samples, policy {}", items.size(),
                cfg.rollout.group_size, setup.weights);
   std::vector<rollout::PromptInput> inputs;

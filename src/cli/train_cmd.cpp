@@ -16,9 +16,9 @@
 #include "grpo/reward/scorer.h"
 #include "grpo/train/evaluate.h"
 #include "grpo/train/pretrain.h"
+#include "grpo/train/setup.h"
 #include "grpo/train/trainer.h"
 #include "grpo/train/validate.h"
-#include "policy_setup.h"
 
 namespace grpo::cli {
 namespace {
@@ -102,7 +102,7 @@ int cmd_eval(const ConfigArgs& args) {
   config::ModelConfig model = cfg.model;
   if (!t.checkpoint.empty()) model.path = t.checkpoint;
   const int64_t step = t.checkpoint.empty() ? 0 : ckpt::checkpoint_step(t.checkpoint);
-  const PolicySetup setup = setup_policy(cfg, model);
+  const train::PolicySetup setup = train::setup_policy(cfg, model);
   spdlog::info("eval: {} at step {}, {} problems", setup.weights, step, data.eval_set().size());
   const obs::Metrics m =
       train::evaluate(*setup.policy, *setup.tokenizer, scorer, data.eval_set(), cfg, step);

@@ -1,7 +1,6 @@
 // `grpo pretrain`: next-token training of the base model (see train/pretrain.h).
 #include "grpo/train/pretrain.h"
 
-#include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 #include <spdlog/spdlog.h>
 
@@ -20,6 +19,7 @@
 #include "grpo/text/tokenizer.h"
 #include "grpo/train/evaluate.h"
 #include "grpo/train/optimizer.h"
+#include "grpo/train/setup.h"
 
 namespace fs = std::filesystem;
 
@@ -72,7 +72,7 @@ struct TokenBatch {
 
 // Step `step`'s batch: B rows drawn with replacement by the step's own random stream.
 TokenBatch draw_batch(const std::vector<std::vector<int64_t>>& rows, uint64_t seed, int64_t step,
-                      int64_t B, int64_t pad) {
+                      int64_t B, int64_t pad, const at::Device& device) {
   core::RngStream rng = core::RngStream::derive(seed, {kBatchTag, static_cast<uint64_t>(step)});
   int64_t width = 0;
   std::vector<const std::vector<int64_t>*> batch;
@@ -88,7 +88,7 @@ TokenBatch draw_batch(const std::vector<std::vector<int64_t>>& rows, uint64_t se
       id[b][static_cast<int64_t>(j)] = (*batch[b])[j];
       m[b][static_cast<int64_t>(j)] = true;
     }
-  return t;
+  return TokenBatch{t.ids.to(device), t.mask.to(device)};
 }
 
 struct StepOutcome {
@@ -154,12 +154,12 @@ PretrainResult pretrain(const config::Config& cfg) {
     result.skipped = true;
     return result;
   }
-  if (cfg.run.threads > 0) at::set_num_threads(static_cast<int>(cfg.run.threads));
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
-  auto tokenizer = text::make_tokenizer(cfg);
   config::ModelConfig mc = cfg.model;
   mc.path.clear();  // the base model starts from random weights
-  auto policy = model::create_model(mc, tokenizer->vocab_size(), seed);
+  const PolicySetup setup = setup_policy(cfg, mc);
+  const std::shared_ptr<model::Transformer>& policy = setup.policy;
+  const std::unique_ptr<text::Tokenizer>& tokenizer = setup.tokenizer;
   const auto counts = model::count_parameters(policy->config());
   spdlog::info("pretraining a {:.2f} M parameter model ({:.2f} M active) into {}",
                counts.total / 1e6, counts.active / 1e6, pc.output_dir);
@@ -175,7 +175,8 @@ PretrainResult pretrain(const config::Config& cfg) {
   double loss_ema = 0;
   for (int64_t step = 0; step < pc.total_steps; ++step) {
     core::Stopwatch sw;
-    const TokenBatch batch = draw_batch(rows, seed, step, pc.batch_size, tokenizer->pad_id());
+    const TokenBatch batch = draw_batch(rows, seed, step, pc.batch_size, tokenizer->pad_id(),
+                                        setup.placement.device);
     const double lr = lr_at(pc.lr, pc.warmup_steps, "cosine", 0.1, step, pc.total_steps);
     const StepOutcome o = next_token_step(*policy, opt, batch, cfg, lr, step);
     loss_ema = step == 0 ? o.loss : 0.95 * loss_ema + 0.05 * o.loss;

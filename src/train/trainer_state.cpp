@@ -15,7 +15,6 @@
 // within what its steps can have done) and the tensors (run.dtype, finite, second moments
 // non-negative). run.resume=auto passes over a bad checkpoint for the previous one with a
 // warning; a checkpoint named by run.resume=<dir> that is bad is an error.
-#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -34,6 +33,7 @@
 #include "grpo/dist/launch.h"
 #include "grpo/model/pretrained.h"
 #include "grpo/model/safetensors.h"
+#include "grpo/train/setup.h"
 #include "grpo/train/validate.h"
 #include "trainer_impl.h"
 
@@ -98,13 +98,17 @@ double param_mb(const model::Transformer& m) {
 }  // namespace
 
 void Trainer::Impl::build() {
-  if (cfg.run.threads > 0) at::set_num_threads(static_cast<int>(cfg.run.threads));
-  device = model::run_device(cfg);
-  dtype = model::run_dtype(cfg);
+  // The run section, the tokenizer and the model's config, resolved once (model.path's
+  // config.json, the tokenizer's vocabulary) and written back: config.yaml, the checkpoints and
+  // every stage see the policy's architecture.
+  PolicySetup setup = prepare_policy(cfg, cfg.model);
+  device = setup.placement.device;
+  dtype = setup.placement.dtype;
+  cfg.model = setup.model;
+  tokenizer = std::move(setup.tokenizer);
   // torchrun / srun: one rank per process (Gloo on CPU, NCCL on cuda:LOCAL_RANK).
   const dist::LaunchEnv env = dist::launch_env();
   if (env.distributed()) {
-    if (device.is_cuda()) device = dist::rank_device(cfg.run.device, env);
     GRPO_USAGE_CHECK(!cfg.algo.dynamic_sampling, "algo.dynamic_sampling is not supported with ",
                      "several processes yet (", env.describe(), ")");
     comm = dist::Communicator::create(env, dist::CommOptions::from_config(cfg), device);
@@ -114,10 +118,6 @@ void Trainer::Impl::build() {
   } else {
     comm = dist::Communicator::single();
   }
-  tokenizer = text::make_tokenizer(cfg);
-  // The model's config, resolved once (model.path's config.json, the tokenizer's vocabulary) and
-  // written back: config.yaml, the checkpoints and every stage see the policy's architecture.
-  cfg.model = model::resolve_model_config(cfg.model, tokenizer->vocab_size());
   scorer = std::make_unique<reward::Scorer>(reward::build_scorer(cfg));
   data = std::make_unique<data::PromptSource>(cfg);
   check_rules_fit_data(*scorer, *data, cfg);
@@ -126,14 +126,12 @@ void Trainer::Impl::build() {
   // A resumed policy gets its weights from the checkpoint (open_run_dir): built unset, not
   // initialised or loaded from model.path only to be overwritten (issue 18).
   const bool resuming = !start.from.empty();
-  policy = model::build_model(cfg.model, seed, device, dtype,
-                              resuming ? model::WeightsFrom::kCaller : model::WeightsFrom::kConfig);
+  build_policy(setup, seed, resuming ? model::WeightsFrom::kCaller : model::WeightsFrom::kConfig);
+  policy = setup.policy;
   const auto pc = model::count_parameters(policy->config());
   spdlog::info("policy: {:.2f} M parameters ({:.2f} M active per token), {:.1f} MB, {}",
                pc.total / 1e6, pc.active / 1e6, param_mb(*policy),
-               resuming                ? "from checkpoint " + start.from
-               : cfg.model.path.empty() ? "random init (seed " + std::to_string(seed) + ")"
-                                        : "from " + cfg.model.path);
+               resuming ? "from checkpoint " + start.from : "from " + setup.weights);
 
   settings = StepSettings::from_config(cfg);
 
