@@ -70,8 +70,7 @@ MoeOutput MoeLayer::forward(const at::Tensor& x, const at::Tensor& valid,
   const at::Tensor logits = gate->forward(x);  // [N, E]
   // Softmax in float32, top-k of probs + bias, combine weights unbiased (ops/moe_route.h).
   const ops::MoeRouting r = ops::moe_route(logits, top_k_, norm_topk_prob_, bias, impl_);
-  auto [y, load] =
-      impl_ == ops::Impl::kFused ? dispatch_fused(x, valid, r) : dispatch_reference(x, valid, r);
+  auto [y, load] = dispatch(x, valid, r);
   if (shared_experts) y = y + shared_experts->forward(x);
 
   MoeOutput out;
@@ -83,47 +82,10 @@ MoeOutput MoeLayer::forward(const at::Tensor& x, const at::Tensor& valid,
   return out;
 }
 
-std::pair<at::Tensor, at::Tensor> MoeLayer::dispatch_reference(const at::Tensor& x,
-                                                               const at::Tensor& valid,
-                                                               const ops::MoeRouting& r) const {
-  const int64_t k = top_k_, e_count = num_experts_;
-  // Flatten the (token, slot) pairs; padding pairs get the sentinel expert E, which sorts last
-  // and is cut off, so it is never computed.
-  at::Tensor flat_e = r.expert_ids.reshape({-1});  // [N*k]
-  if (valid.defined())
-    flat_e = at::where(valid.repeat_interleave(k), flat_e, at::full_like(flat_e, e_count));
-  const at::Tensor counts_dev = at::bincount(flat_e, /*weights=*/{}, e_count + 1);
-  const at::Tensor load = counts_dev.narrow(0, 0, e_count).to(at::kCPU);  // one device sync
-  const int64_t* counts = load.data_ptr<int64_t>();
-  int64_t routed = 0;
-  for (int64_t e = 0; e < e_count; ++e) routed += counts[e];
-
-  at::Tensor y = at::zeros_like(x);
-  if (routed > 0) {
-    const at::Tensor order =
-        std::get<1>(flat_e.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false))
-            .narrow(0, 0, routed);                                      // [R] pair ids by expert
-    const at::Tensor token = at::div(order, k, "floor");                // [R] token of each pair
-    const at::Tensor xs = x.index_select(0, token);                     // [R, D] permuted
-    const at::Tensor ws = r.weights.reshape({-1}).index_select(0, order).to(x.scalar_type());
-    // split_with_sizes, not one narrow per expert: its backward is a single cat, where E
-    // narrows would each scatter into a full [R, D] gradient buffer.
-    const std::vector<at::Tensor> chunks =
-        xs.split_with_sizes(std::vector<int64_t>(counts, counts + e_count), 0);
-    std::vector<at::Tensor> outs;
-    for (int64_t e = 0; e < e_count; ++e)
-      if (counts[e] > 0) outs.push_back(expert_list[e]->forward(chunks[e]));
-    const at::Tensor ys = at::cat(outs, 0) * ws.unsqueeze(1);          // [R, D]
-    y = y.index_add(0, token, ys);                                      // un-permute and sum
-  }
-  return {y, load};
-}
-
-std::pair<at::Tensor, at::Tensor> MoeLayer::dispatch_fused(const at::Tensor& x,
-                                                           const at::Tensor& valid,
-                                                           const ops::MoeRouting& r) const {
+std::pair<at::Tensor, at::Tensor> MoeLayer::dispatch(const at::Tensor& x, const at::Tensor& valid,
+                                                     const ops::MoeRouting& r) const {
   const int64_t e_count = num_experts_;
-  // Only the valid tokens are dispatched (padding gets no routed experts, as above).
+  // Only the valid tokens are dispatched: padding gets no routed experts and is never computed.
   at::Tensor idx, xv = x, ids = r.expert_ids, w = r.weights;
   if (valid.defined()) {
     const at::Tensor sel = valid.to(at::kBool).nonzero().squeeze(1);  // one device sync
@@ -137,19 +99,20 @@ std::pair<at::Tensor, at::Tensor> MoeLayer::dispatch_fused(const at::Tensor& x,
   at::Tensor load = at::zeros({e_count}, at::kLong);
   at::Tensor y = at::zeros_like(x);
   if (xv.size(0) > 0) {
-    const ops::MoeDispatchPlan plan = ops::moe_dispatch_plan(ids, e_count);
+    const ops::MoeDispatchPlan plan = ops::moe_dispatch_plan(ids, e_count, impl_);
     const std::vector<int64_t>& off = plan.offsets_host;
     std::vector<int64_t> sizes(static_cast<size_t>(e_count));
     int64_t* l = load.data_ptr<int64_t>();
     for (int64_t e = 0; e < e_count; ++e) l[e] = sizes[e] = off[e + 1] - off[e];
-    const at::Tensor xs = ops::moe_permute(xv, plan);  // [Nv k, D], expert-contiguous
-    // split_with_sizes for a single-cat backward (see dispatch_reference).
+    const at::Tensor xs = ops::moe_permute(xv, plan, impl_);  // [Nv k, D], expert-contiguous
+    // split_with_sizes, not one narrow per expert: its backward is a single cat, where E
+    // narrows would each scatter into a full [N k, D] gradient buffer.
     const std::vector<at::Tensor> chunks = xs.split_with_sizes(sizes, 0);
     std::vector<at::Tensor> outs;
     for (int64_t e = 0; e < e_count; ++e)
       if (sizes[e] > 0) outs.push_back(expert_list[e]->forward(chunks[e]));
     // Weights cast to the activations' dtype before combining, as Hugging Face does.
-    const at::Tensor yv = ops::moe_unpermute(at::cat(outs, 0), w.to(x.scalar_type()), plan);
+    const at::Tensor yv = ops::moe_unpermute(at::cat(outs, 0), w.to(x.scalar_type()), plan, impl_);
     y = idx.defined() ? y.index_copy(0, idx, yv) : yv;
   }
   return {y, load};

@@ -62,23 +62,11 @@ std::string dev_name(c10::Device d) { return d.is_cuda() ? "cuda" : "cpu"; }
 
 // The unfused MoE path: the reference routing (softmax/top-k/renorm), a stable sort by expert,
 // index_select gathers and a weighted sum (what an eager MoE layer does); returns y [N, D].
-at::Tensor moe_unfused(const at::Tensor& x, const at::Tensor& logits, int64_t k) {
-  const int64_t n = x.size(0), d = x.size(1);
-  const MoeRouting r = moe_route_reference(logits, k, /*renorm=*/true);
-  const at::Tensor &ids = r.expert_ids, &w = r.weights;
-  const at::Tensor order = std::get<1>(at::sort(ids.reshape({-1}), /*stable=*/true, 0, false));
-  const at::Tensor xs = x.index_select(0, at::div(order, k, "floor"));
-  at::Tensor inv = at::empty_like(order);
-  inv.index_put_({order}, at::arange(n * k, order.options()));
-  const at::Tensor ys = xs;  // the experts themselves are not part of the benchmark
-  return (ys.index_select(0, inv).view({n, k, d}) * w.to(x.scalar_type()).unsqueeze(2)).sum(1);
-}
-
-at::Tensor moe_fused(const at::Tensor& x, const at::Tensor& logits, int64_t k) {
-  const MoeRouting r = moe_route(logits, k, /*renorm=*/true);
-  const MoeDispatchPlan plan = moe_dispatch_plan(r.expert_ids, logits.size(1));
-  const at::Tensor xs = moe_permute(x, plan);
-  return moe_unpermute(xs, r.weights, plan);
+// Route and dispatch, without the experts (they are not part of the benchmark).
+at::Tensor moe_route_permute(const at::Tensor& x, const at::Tensor& logits, int64_t k, Impl impl) {
+  const MoeRouting r = moe_route(logits, k, /*renorm=*/true, {}, impl);
+  const MoeDispatchPlan plan = moe_dispatch_plan(r.expert_ids, logits.size(1), impl);
+  return moe_unpermute(moe_permute(x, plan, impl), r.weights, plan, impl);
 }
 
 }  // namespace
@@ -161,7 +149,9 @@ std::vector<OpsBenchRow> bench_ops(const OpsBenchOptions& opt) {
     const at::Tensor logits = at::randn({n, e}, o).requires_grad_(true);
     const at::Tensor g = at::randn({n, d}, o.dtype(act));
     for (const bool fused : {true, false}) {
-      auto call = [&] { return fused ? moe_fused(x, logits, k) : moe_unfused(x, logits, k); };
+      auto call = [&] {
+        return moe_route_permute(x, logits, k, fused ? Impl::kFused : Impl::kReference);
+      };
       rows.push_back(measure_op("moe_route_permute", shape, fused ? "fused" : "unfused", "fwd",
                                 dev, opt.reps, [&] {
                                   c10::NoGradGuard ng;

@@ -1,5 +1,5 @@
-// moe_dispatch_plan / moe_permute / moe_unpermute (see ops/moe_dispatch.h): checks, CPU reference,
-// dispatch to CUDA, autograd.
+// moe_dispatch_plan / moe_permute / moe_unpermute (see ops/moe_dispatch.h): checks, the fused CPU
+// code, dispatch to CUDA, autograd; and their references (plain tensor ops).
 //
 // CPU parallelism: the plan is a counting sort over blocks of assignments (per-block histograms,
 // a scan, then each block fills its rows: stable and deterministic); row copies and the weighted
@@ -246,10 +246,8 @@ void check_plan(const char* op, const MoeDispatchPlan& plan, const at::Tensor& t
               plan.slot_row.device(), " but the tensor on ", t.device());
 }
 
-}  // namespace
-
-MoeDispatchPlan moe_dispatch_plan(const at::Tensor& expert_ids, int64_t num_experts) {
-  const char* op = "moe_dispatch_plan";
+// The argument checks shared by each op and its reference.
+void check_plan_args(const char* op, const at::Tensor& expert_ids, int64_t num_experts) {
   TORCH_CHECK(expert_ids.defined() && expert_ids.dim() == 2, op,
               ": expert_ids must be [N, k], got ",
               expert_ids.defined() ? expert_ids.sizes() : at::IntArrayRef{});
@@ -257,55 +255,19 @@ MoeDispatchPlan moe_dispatch_plan(const at::Tensor& expert_ids, int64_t num_expe
               ": expert_ids must be int64 or int32, got ", expert_ids.scalar_type());
   TORCH_CHECK(num_experts >= 1, op, ": num_experts must be >= 1, got ", num_experts);
   check_device(op, expert_ids);
-  const at::Tensor ids = expert_ids.to(at::kLong).contiguous();
-  const int64_t n = ids.size(0), k = ids.size(1);
-  MoeDispatchPlan p;
-  p.num_tokens = n;
-  p.top_k = k;
-  p.num_experts = num_experts;
-  const auto lopt = ids.options();
-  p.counts = at::empty({num_experts}, lopt);
-  p.offsets = at::empty({num_experts + 1}, lopt);
-  p.slot_row = at::empty({n, k}, lopt);
-  p.row_token = at::empty({n * k}, lopt);
-  if (ids.is_cuda()) {
-#ifdef GRPO_WITH_CUDA
-    // Out-of-range ids are counted nowhere; the total of counts reveals them (one sync, which
-    // offsets_host needs anyway).
-    cuda::moe_plan(ids, num_experts, p.counts, p.offsets, p.slot_row, p.row_token);
-    const at::Tensor off = p.offsets.cpu();
-    p.offsets_host.assign(off.data_ptr<int64_t>(), off.data_ptr<int64_t>() + num_experts + 1);
-    TORCH_CHECK(p.offsets_host.back() == n * k, op, ": ", n * k - p.offsets_host.back(),
-                " expert ids are outside [0, ", num_experts, ")");
-#endif
-    return p;
-  }
-  const int64_t* id = ids.data_ptr<int64_t>();
-  for (int64_t a = 0; a < n * k; ++a)
-    TORCH_CHECK(id[a] >= 0 && id[a] < num_experts, op, ": expert_ids[", a / k, ", ", a % k,
-                "] = ", id[a], " is outside [0, ", num_experts, ")");
-  plan_cpu(ids, num_experts, p.counts, p.offsets, p.slot_row, p.row_token);
-  p.offsets_host.assign(p.offsets.data_ptr<int64_t>(),
-                        p.offsets.data_ptr<int64_t>() + num_experts + 1);
-  return p;
 }
 
-at::Tensor moe_permute(const at::Tensor& x, const MoeDispatchPlan& plan) {
-  const char* op = "moe_permute";
+void check_permute_args(const char* op, const at::Tensor& x, const MoeDispatchPlan& plan) {
   TORCH_CHECK(x.defined() && x.dim() == 2, op, ": x must be [N, D], got ",
               x.defined() ? x.sizes() : at::IntArrayRef{});
   check_device(op, x);
   check_plan(op, plan, x);
   TORCH_CHECK(x.size(0) == plan.num_tokens, op, ": x has ", x.size(0),
               " tokens but the plan was built for N = ", plan.num_tokens);
-  if (c10::GradMode::is_enabled() && x.requires_grad())
-    return PermuteFunction::apply(x, plan.row_token, plan.slot_row);
-  return gather_rows(x.contiguous(), plan.row_token);
 }
 
-at::Tensor moe_unpermute(const at::Tensor& expert_out, const at::Tensor& weights,
-                         const MoeDispatchPlan& plan) {
-  const char* op = "moe_unpermute";
+void check_unpermute_args(const char* op, const at::Tensor& expert_out, const at::Tensor& weights,
+                          const MoeDispatchPlan& plan) {
   TORCH_CHECK(expert_out.defined() && expert_out.dim() == 2, op,
               ": expert_out must be [N k, D], got ",
               expert_out.defined() ? expert_out.sizes() : at::IntArrayRef{});
@@ -323,10 +285,107 @@ at::Tensor moe_unpermute(const at::Tensor& expert_out, const at::Tensor& weights
               ": weights must be floating point, got ", weights.scalar_type());
   TORCH_CHECK(weights.device() == expert_out.device(), op, ": weights are on ", weights.device(),
               " but expert_out on ", expert_out.device());
+}
+
+MoeDispatchPlan empty_plan(int64_t n, int64_t k, int64_t num_experts) {
+  MoeDispatchPlan p;
+  p.num_tokens = n;
+  p.top_k = k;
+  p.num_experts = num_experts;
+  return p;
+}
+
+void set_offsets_host(MoeDispatchPlan& p) {
+  const at::Tensor off = p.offsets.cpu();
+  p.offsets_host.assign(off.data_ptr<int64_t>(), off.data_ptr<int64_t>() + p.num_experts + 1);
+}
+
+}  // namespace
+
+MoeDispatchPlan moe_dispatch_plan(const at::Tensor& expert_ids, int64_t num_experts) {
+  const char* op = "moe_dispatch_plan";
+  check_plan_args(op, expert_ids, num_experts);
+  const at::Tensor ids = expert_ids.to(at::kLong).contiguous();
+  const int64_t n = ids.size(0), k = ids.size(1);
+  MoeDispatchPlan p = empty_plan(n, k, num_experts);
+  const auto lopt = ids.options();
+  p.counts = at::empty({num_experts}, lopt);
+  p.offsets = at::empty({num_experts + 1}, lopt);
+  p.slot_row = at::empty({n, k}, lopt);
+  p.row_token = at::empty({n * k}, lopt);
+  if (ids.is_cuda()) {
+#ifdef GRPO_WITH_CUDA
+    // Out-of-range ids are counted nowhere; the total of counts reveals them (one sync, which
+    // offsets_host needs anyway).
+    cuda::moe_plan(ids, num_experts, p.counts, p.offsets, p.slot_row, p.row_token);
+    set_offsets_host(p);
+    TORCH_CHECK(p.offsets_host.back() == n * k, op, ": ", n * k - p.offsets_host.back(),
+                " expert ids are outside [0, ", num_experts, ")");
+#endif
+    return p;
+  }
+  const int64_t* id = ids.data_ptr<int64_t>();
+  for (int64_t a = 0; a < n * k; ++a)
+    TORCH_CHECK(id[a] >= 0 && id[a] < num_experts, op, ": expert_ids[", a / k, ", ", a % k,
+                "] = ", id[a], " is outside [0, ", num_experts, ")");
+  plan_cpu(ids, num_experts, p.counts, p.offsets, p.slot_row, p.row_token);
+  set_offsets_host(p);
+  return p;
+}
+
+at::Tensor moe_permute(const at::Tensor& x, const MoeDispatchPlan& plan) {
+  check_permute_args("moe_permute", x, plan);
+  if (c10::GradMode::is_enabled() && x.requires_grad())
+    return PermuteFunction::apply(x, plan.row_token, plan.slot_row);
+  return gather_rows(x.contiguous(), plan.row_token);
+}
+
+at::Tensor moe_unpermute(const at::Tensor& expert_out, const at::Tensor& weights,
+                         const MoeDispatchPlan& plan) {
+  check_unpermute_args("moe_unpermute", expert_out, weights, plan);
   if (c10::GradMode::is_enabled() && (expert_out.requires_grad() || weights.requires_grad()))
     return UnpermuteFunction::apply(expert_out, weights, plan.slot_row);
   return sum_slots(expert_out.contiguous(), plan.slot_row,
                    weights.to(acc_type(expert_out)).contiguous(), plan.num_tokens, plan.top_k);
+}
+
+// The references: the definitions as plain tensor ops, autograd for the backward.
+
+MoeDispatchPlan moe_dispatch_plan_reference(const at::Tensor& expert_ids, int64_t num_experts) {
+  const char* op = "moe_dispatch_plan_reference";
+  check_plan_args(op, expert_ids, num_experts);
+  const at::Tensor flat = expert_ids.to(at::kLong).reshape({-1});  // assignment a = n k + j
+  const int64_t n = expert_ids.size(0), k = expert_ids.size(1);
+  if (flat.numel() > 0) {
+    const int64_t lo = flat.min().item<int64_t>(), hi = flat.max().item<int64_t>();
+    TORCH_CHECK(lo >= 0 && hi < num_experts, op, ": expert ids span [", lo, ", ", hi,
+                "], outside [0, ", num_experts, ")");
+  }
+  MoeDispatchPlan p = empty_plan(n, k, num_experts);
+  // Row r holds assignment order[r]: a stable sort by expert keeps token, then slot order.
+  const at::Tensor order = std::get<1>(at::sort(flat, /*stable=*/true, 0, /*descending=*/false));
+  p.row_token = at::div(order, k, "floor");
+  p.slot_row = at::empty_like(order).index_put_({order}, at::arange(n * k, order.options()))
+                   .reshape({n, k});
+  p.counts = at::bincount(flat, /*weights=*/{}, num_experts);
+  p.offsets = at::cat({at::zeros({1}, p.counts.options()), at::cumsum(p.counts, 0)});
+  set_offsets_host(p);
+  return p;
+}
+
+at::Tensor moe_permute_reference(const at::Tensor& x, const MoeDispatchPlan& plan) {
+  check_permute_args("moe_permute_reference", x, plan);
+  return x.index_select(0, plan.row_token);
+}
+
+at::Tensor moe_unpermute_reference(const at::Tensor& expert_out, const at::Tensor& weights,
+                                   const MoeDispatchPlan& plan) {
+  check_unpermute_args("moe_unpermute_reference", expert_out, weights, plan);
+  const at::ScalarType acc = acc_type(expert_out);
+  const int64_t n = plan.num_tokens, k = plan.top_k, d = expert_out.size(1);
+  const at::Tensor rows =
+      expert_out.index_select(0, plan.slot_row.reshape({-1})).to(acc).reshape({n, k, d});
+  return (rows * weights.to(acc).unsqueeze(2)).sum(1).to(expert_out.scalar_type());
 }
 
 }  // namespace grpo::ops

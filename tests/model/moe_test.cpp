@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <tuple>
 
 #include "grpo/model/moe.h"
 #include "model/fixtures.h"
@@ -37,11 +39,13 @@ at::Tensor dense_reference(const MoeLayer& layer, const at::Tensor& x, const at:
   return y;
 }
 
-class MoeSparseVsDense : public ::testing::TestWithParam<bool> {};
+// (padding, model.fused_ops): the fused ops and their references both match the definition.
+class MoeSparseVsDense : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
 
 TEST_P(MoeSparseVsDense, ForwardAndGradientsMatch) {
-  const bool with_padding = GetParam();
+  const auto [with_padding, fused] = GetParam();
   config::ModelConfig cfg = test::small_config();
+  cfg.runtime.fused_ops = fused;
   cfg.num_experts = 7;
   cfg.num_experts_per_tok = 3;
   cfg.num_shared_experts = 2;
@@ -79,7 +83,12 @@ TEST_P(MoeSparseVsDense, ForwardAndGradientsMatch) {
   EXPECT_GT(gs[1].abs().sum().item<double>(), 0.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Padding, MoeSparseVsDense, ::testing::Values(false, true));
+INSTANTIATE_TEST_SUITE_P(PaddingAndImpl, MoeSparseVsDense,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param) ? "padded" : "dense") +
+                                  (std::get<1>(info.param) ? "_fused" : "_reference");
+                         });
 
 TEST(MoeTest, LoadCountsTheRoutedPairsOfRealTokensOnly) {
   config::ModelConfig cfg = test::small_config();

@@ -1,6 +1,7 @@
-// ops::moe_route, moe_dispatch_plan, moe_permute and moe_unpermute against PyTorch eager
-// compositions (softmax + topk + gather, stable sort, index_select, weighted sum), forward and
-// gradients, with odd N, E, k, D, k = 1 and k = E, a selection bias, and bfloat16 activations.
+// ops::moe_route, moe_dispatch_plan, moe_permute and moe_unpermute against their references
+// (PyTorch eager: softmax + topk + gather, stable sort, index_select, weighted sum), forward and
+// gradients, with odd N, E, k, D, k = 1 and k = E, a selection bias, and bfloat16 activations;
+// the plan and the end-to-end mixture by their definitions on both implementations.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "common/tensor_compare.h"
 #include "grpo/ops/moe_dispatch.h"
@@ -74,27 +76,64 @@ TEST(MoeRoute, RejectsBadK) {
   EXPECT_THROW(moe_route(logits, 2, true, at::zeros({4})), c10::Error);
 }
 
-// Eager dispatch: a stable sort of the flattened (token, slot) assignments by expert.
-TEST(MoeDispatch, PlanIsAStableSortByExpert) {
+const char* impl_name(Impl impl) { return impl == Impl::kFused ? "fused" : "reference"; }
+
+// The plan by its definition: rows grouped by expert in expert order, within an expert in
+// (token, slot) order (a stable sort), slot_row and row_token inverse to each other. Checked on
+// both implementations, and the two give the same plan.
+class MoeDispatchPlanByDefinition : public ::testing::TestWithParam<Impl> {};
+
+TEST_P(MoeDispatchPlanByDefinition, StableSortByExpert) {
   const int64_t N = 29, k = 3, E = 11;
   at::manual_seed(5);
   // Distinct experts per token (as top-k gives), some experts left empty.
   const at::Tensor ids = std::get<1>(at::topk(at::rand({N, E}) + at::arange(E) * 0.3, k, 1));
-  const MoeDispatchPlan plan = moe_dispatch_plan(ids, E);
-  const auto [sorted, order] = at::sort(ids.reshape({-1}), /*stable=*/true, 0, false);
-  EXPECT_TRUE(at::equal(plan.row_token, at::div(order, k, "floor")));
-  at::Tensor slot_row = at::empty({N * k}, at::kLong);
-  slot_row.index_put_({order}, at::arange(N * k));
-  EXPECT_TRUE(at::equal(plan.slot_row, slot_row.reshape({N, k})));
-  const at::Tensor counts = at::bincount(ids.reshape({-1}), {}, E);
-  EXPECT_TRUE(at::equal(plan.counts, counts));
-  EXPECT_TRUE(at::equal(plan.offsets,
-                        at::cat({at::zeros({1}, at::kLong), at::cumsum(counts, 0)})));
+  const MoeDispatchPlan plan = moe_dispatch_plan(ids, E, GetParam());
+  const int64_t* id = ids.contiguous().data_ptr<int64_t>();
+  const int64_t* sr = plan.slot_row.contiguous().data_ptr<int64_t>();
+  const int64_t* rt = plan.row_token.contiguous().data_ptr<int64_t>();
+  std::vector<int64_t> assignment_of_row(N * k, -1);
+  for (int64_t a = 0; a < N * k; ++a) {
+    ASSERT_GE(sr[a], 0);
+    ASSERT_LT(sr[a], N * k);
+    ASSERT_EQ(assignment_of_row[sr[a]], -1) << "row " << sr[a] << " used twice";
+    assignment_of_row[sr[a]] = a;
+    EXPECT_EQ(rt[sr[a]], a / k) << "row_token of assignment " << a;
+  }
+  for (int64_t r = 1; r < N * k; ++r) {
+    const int64_t a = assignment_of_row[r - 1], b = assignment_of_row[r];
+    EXPECT_TRUE(id[a] < id[b] || (id[a] == id[b] && a < b)) << "rows " << r - 1 << ", " << r;
+  }
+  std::vector<int64_t> counts(E, 0);
+  for (int64_t a = 0; a < N * k; ++a) ++counts[id[a]];
   ASSERT_EQ(plan.offsets_host.size(), static_cast<size_t>(E + 1));
-  for (int64_t e = 0; e <= E; ++e)
-    EXPECT_EQ(plan.offsets_host[e], plan.offsets[e].item<int64_t>());
-  EXPECT_THROW(moe_dispatch_plan(ids, 3), c10::Error);  // ids >= num_experts
+  EXPECT_EQ(plan.offsets_host[0], 0);
+  for (int64_t e = 0; e < E; ++e) {
+    EXPECT_EQ(plan.counts[e].item<int64_t>(), counts[e]) << "expert " << e;
+    EXPECT_EQ(plan.offsets_host[e + 1], plan.offsets_host[e] + counts[e]) << "expert " << e;
+    EXPECT_EQ(plan.offsets[e + 1].item<int64_t>(), plan.offsets_host[e + 1]) << "expert " << e;
+    for (int64_t r = plan.offsets_host[e]; r < plan.offsets_host[e + 1]; ++r)
+      EXPECT_EQ(id[assignment_of_row[r]], e) << "row " << r;
+  }
+  EXPECT_THROW(moe_dispatch_plan(ids, 3, GetParam()), c10::Error);  // ids >= num_experts
+  EXPECT_THROW(moe_dispatch_plan(-ids - 1, E, GetParam()), c10::Error);
+  EXPECT_THROW(moe_dispatch_plan(ids.reshape({-1}), E, GetParam()), c10::Error);  // not [N, k]
 }
+
+TEST(MoeDispatch, FusedAndReferencePlansAreEqual) {
+  at::manual_seed(6);
+  const at::Tensor ids = std::get<1>(at::topk(at::rand({41, 9}), 4, 1));
+  const MoeDispatchPlan f = moe_dispatch_plan(ids, 9), r = moe_dispatch_plan_reference(ids, 9);
+  EXPECT_TRUE(at::equal(f.slot_row, r.slot_row));
+  EXPECT_TRUE(at::equal(f.row_token, r.row_token));
+  EXPECT_TRUE(at::equal(f.counts, r.counts));
+  EXPECT_TRUE(at::equal(f.offsets, r.offsets));
+  EXPECT_EQ(f.offsets_host, r.offsets_host);
+}
+
+INSTANTIATE_TEST_SUITE_P(Impls, MoeDispatchPlanByDefinition,
+                         ::testing::Values(Impl::kFused, Impl::kReference),
+                         [](const auto& info) { return std::string(impl_name(info.param)); });
 
 class MoePermuteMatchesEager : public ::testing::TestWithParam<at::ScalarType> {};
 
@@ -110,14 +149,13 @@ TEST_P(MoePermuteMatchesEager, ForwardAndGradients) {
   const at::Tensor gxs = at::randn({N * k, D});
   const MoeDispatchPlan plan = moe_dispatch_plan(ids, E);
 
-  // Reference in float64 on the same rounded values.
+  // The references (ops::moe_permute_reference, moe_unpermute_reference) in float64 on the
+  // same rounded values.
   const at::Tensor xr = x.to(at::kDouble).requires_grad_(true);
   const at::Tensor ysr = ys.to(at::kDouble).requires_grad_(true);
   const at::Tensor wr = w.to(at::kDouble).requires_grad_(true);
-  const at::Tensor xs_want = xr.index_select(0, plan.row_token);
-  const at::Tensor y_want =
-      (ysr.index_select(0, plan.slot_row.reshape({-1})).reshape({N, k, D}) * wr.unsqueeze(2))
-          .sum(1);
+  const at::Tensor xs_want = moe_permute_reference(xr, plan);
+  const at::Tensor y_want = moe_unpermute_reference(ysr, wr, plan);
   const auto gw = torch::autograd::grad(
       {(xs_want * gxs.to(at::kDouble)).sum() + (y_want * gy.to(at::kDouble)).sum()},
       {xr, ysr, wr});
@@ -146,24 +184,31 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, MoePermuteMatchesEager,
                          ::testing::Values(at::kFloat, at::kBFloat16),
                          [](const auto& info) { return std::string(c10::toString(info.param)); });
 
-TEST(MoeDispatch, RouteThenDispatchReproducesTheDenseMixture) {
-  // End to end: with every expert the identity scaled by (e + 1), the MoE output is
-  // sum_j w_j (ids_j + 1) x, computable densely.
+class MoeRouteThenDispatch : public ::testing::TestWithParam<Impl> {};
+
+TEST_P(MoeRouteThenDispatch, ReproducesTheDenseMixture) {
+  // End to end, on either implementation: with every expert the identity scaled by (e + 1), the
+  // MoE output is sum_j w_j (ids_j + 1) x, computable densely.
+  const Impl impl = GetParam();
   const int64_t N = 19, E = 6, k = 3, D = 9;
   at::manual_seed(23);
   const at::Tensor x = at::randn({N, D});
-  const MoeRouting r = moe_route(at::randn({N, E}), k, true);
-  const MoeDispatchPlan plan = moe_dispatch_plan(r.expert_ids, E);
-  const at::Tensor xs = moe_permute(x, plan);
+  const MoeRouting r = moe_route(at::randn({N, E}), k, true, {}, impl);
+  const MoeDispatchPlan plan = moe_dispatch_plan(r.expert_ids, E, impl);
+  const at::Tensor xs = moe_permute(x, plan, impl);
   std::vector<at::Tensor> outs;
   for (int64_t e = 0; e < E; ++e) {
     const int64_t a = plan.offsets_host[e], b = plan.offsets_host[e + 1];
     outs.push_back(xs.narrow(0, a, b - a) * static_cast<double>(e + 1));
   }
-  const at::Tensor y = moe_unpermute(at::cat(outs), r.weights, plan);
+  const at::Tensor y = moe_unpermute(at::cat(outs), r.weights, plan, impl);
   const at::Tensor scale = (r.weights * (r.expert_ids + 1).to(at::kFloat)).sum(1, true);
   GRPO_EXPECT_CLOSE(y, x * scale, 1e-5, 1e-5);
 }
+
+INSTANTIATE_TEST_SUITE_P(Impls, MoeRouteThenDispatch,
+                         ::testing::Values(Impl::kFused, Impl::kReference),
+                         [](const auto& info) { return std::string(impl_name(info.param)); });
 
 }  // namespace
 }  // namespace grpo::ops

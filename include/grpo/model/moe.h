@@ -8,8 +8,8 @@
 //   weights = probs[chosen] (/ their sum if norm_topk_prob) [N, k]
 //   y       = sum_j weights_j * expert_{chosen_j}(x) + shared_experts(x)
 //
-// Sparse dispatch: the N*k (token, expert) pairs are sorted by expert, each expert runs once on
-// its contiguous slice of tokens, and the weighted outputs are scattered back with index_add:
+// Sparse dispatch (ops/moe_dispatch.h): the N*k (token, expert) pairs are sorted by expert, each
+// expert runs once on its contiguous slice of tokens, and each token sums its k weighted outputs:
 // the FLOPs are N*k expert evaluations whatever E is.
 //
 // Load-balancing loss of one layer over the tokens it routes (Switch Transformer, arXiv
@@ -64,9 +64,8 @@ class MoeLayer : public torch::nn::Module {
   void update_bias(const at::Tensor& load, double rate);
 
   int64_t num_experts() const { return num_experts_; }
-  // model.fused_ops: forward() routes with ops::moe_route and dispatches with
-  // ops::moe_permute / moe_unpermute; otherwise with ops::moe_route_reference and the sort and
-  // index_add dispatch above (the reference). Same function either way.
+  // model.fused_ops: forward() routes and dispatches with the fused ops (ops::moe_route,
+  // moe_dispatch_plan, moe_permute, moe_unpermute) or with their references. Same function.
   ops::Impl impl() const { return impl_; }
   int64_t top_k() const { return top_k_; }
 
@@ -77,12 +76,10 @@ class MoeLayer : public torch::nn::Module {
   at::Tensor bias;  // "gate.e_score_correction_bias" [E] float32 buffer, undefined unless aux-free
 
  private:
-  // y [N, D] of the routed experts (without the shared ones) and the load [E] (int64, CPU), by
-  // the reference dispatch or the fused one.
-  std::pair<at::Tensor, at::Tensor> dispatch_reference(const at::Tensor& x, const at::Tensor& valid,
-                                                       const ops::MoeRouting& r) const;
-  std::pair<at::Tensor, at::Tensor> dispatch_fused(const at::Tensor& x, const at::Tensor& valid,
-                                                   const ops::MoeRouting& r) const;
+  // y [N, D] of the routed experts (without the shared ones) and the load [E] (int64, CPU),
+  // through ops::moe_dispatch_plan / moe_permute / moe_unpermute as impl() says.
+  std::pair<at::Tensor, at::Tensor> dispatch(const at::Tensor& x, const at::Tensor& valid,
+                                             const ops::MoeRouting& r) const;
 
   ops::Impl impl_;
   int64_t num_experts_, top_k_;

@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "grpo/ops/impl.h"
+
 namespace grpo::ops {
 
 struct MoeDispatchPlan {
@@ -47,5 +49,29 @@ at::Tensor moe_permute(const at::Tensor& x, const MoeDispatchPlan& plan);
 // activations).
 at::Tensor moe_unpermute(const at::Tensor& expert_out, const at::Tensor& weights,
                          const MoeDispatchPlan& plan);
+
+// The references, used by model.fused_ops = false, the baseline of `grpo bench ops` and the tests:
+// the definitions above as plain tensor ops (a stable at::sort by expert, bincount and cumsum;
+// index_select; a gather of each token's k rows, weighted and summed in float32), autograd for
+// the backward. Same checks, same plan, same results up to the order of float sums.
+MoeDispatchPlan moe_dispatch_plan_reference(const at::Tensor& expert_ids, int64_t num_experts);
+at::Tensor moe_permute_reference(const at::Tensor& x, const MoeDispatchPlan& plan);
+at::Tensor moe_unpermute_reference(const at::Tensor& expert_out, const at::Tensor& weights,
+                                   const MoeDispatchPlan& plan);
+
+// One of the two, as `impl` says (model.fused_ops).
+inline MoeDispatchPlan moe_dispatch_plan(const at::Tensor& expert_ids, int64_t num_experts,
+                                         Impl impl) {
+  return impl == Impl::kFused ? moe_dispatch_plan(expert_ids, num_experts)
+                              : moe_dispatch_plan_reference(expert_ids, num_experts);
+}
+inline at::Tensor moe_permute(const at::Tensor& x, const MoeDispatchPlan& plan, Impl impl) {
+  return impl == Impl::kFused ? moe_permute(x, plan) : moe_permute_reference(x, plan);
+}
+inline at::Tensor moe_unpermute(const at::Tensor& expert_out, const at::Tensor& weights,
+                                const MoeDispatchPlan& plan, Impl impl) {
+  return impl == Impl::kFused ? moe_unpermute(expert_out, weights, plan)
+                              : moe_unpermute_reference(expert_out, weights, plan);
+}
 
 }  // namespace grpo::ops
