@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "cli/train_run.h"
 #include "common/test_util.h"
 #include "grpo/config/loader.h"
 #include "grpo/data/prompt_source.h"
@@ -23,15 +24,9 @@ using testing::source_path;
 
 const char* const kTiny = "configs/r1zero_tiny.yaml";
 
+// The JSON lines grpo printed on stdout.
 std::vector<nlohmann::json> lines_of(const std::string& out) {
-  std::vector<nlohmann::json> v;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    const size_t eol = out.find('\n', pos);
-    v.push_back(nlohmann::json::parse(out.substr(pos, eol - pos)));
-    pos = eol == std::string::npos ? out.size() : eol + 1;
-  }
-  return v;
+  return testing::read_jsonl_text(out, "stdout");
 }
 
 // generate with the tiny config, a random init, G=3 and 12 new tokens, plus `extra`.

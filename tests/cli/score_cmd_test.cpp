@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/train_run.h"
 #include "common/test_util.h"
 
 namespace grpo {
@@ -14,15 +15,9 @@ using ::testing::HasSubstr;
 using testing::run_grpo;
 using testing::source_path;
 
+// The JSON lines grpo printed on stdout.
 std::vector<nlohmann::json> lines_of(const std::string& out) {
-  std::vector<nlohmann::json> v;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    const size_t eol = out.find('\n', pos);
-    v.push_back(nlohmann::json::parse(out.substr(pos, eol - pos)));
-    pos = eol == std::string::npos ? out.size() : eol + 1;
-  }
-  return v;
+  return testing::read_jsonl_text(out, "stdout");
 }
 
 TEST(ScoreCmdTest, ScoresStdinWithTheConfiguredRules) {

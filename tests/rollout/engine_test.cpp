@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <string>
 
+#include "common/test_util.h"
+#include "grpo/config/loader.h"
 #include "grpo/core/error.h"
 #include "grpo/model/transformer.h"
 #include "grpo/rollout/engine.h"
@@ -14,23 +17,14 @@
 namespace grpo::rollout {
 namespace {
 
+// The tests' tiny MoE (common/test_util.h) with large weights: peaked, varied next-token
+// distributions.
 config::ModelConfig tiny_model() {
-  config::ModelConfig m;
-  m.vocab_size = text::CharTokenizer::kVocabSize;
-  m.hidden_size = 32;
-  m.num_layers = 2;
-  m.num_heads = 4;
-  m.num_kv_heads = 2;
-  m.head_dim = 8;
-  m.intermediate_size = 48;
-  m.num_experts = 4;
-  m.num_experts_per_tok = 2;
-  m.moe_intermediate_size = 16;
-  m.num_shared_experts = 1;
-  m.first_k_dense = 1;
-  m.max_position_embeddings = 128;
-  m.runtime.init_std = 0.3;  // large weights: peaked, varied next-token distributions
-  return m;
+  config::Config c;
+  for (const std::string& o : grpo::testing::tiny_model_overrides()) config::apply_override(c, o);
+  c.model.vocab_size = text::CharTokenizer::kVocabSize;
+  c.model.runtime.init_std = 0.3;
+  return c.model;
 }
 
 struct Fixture {
@@ -190,8 +184,10 @@ TEST(EngineTest, PromptTooLongIsAClearError) {
   Engine engine(*f.model, f.tok);
   RolloutParams p;
   p.max_new_tokens = 100;
+  // A prompt that fits alone but not with the completion budget.
+  const int64_t positions = f.model->config().max_position_embeddings;
   try {
-    engine.generate({{std::string(60, 'x'), 1}}, 1, p, 1, 0);
+    engine.generate({{std::string(positions - 40, 'x'), 1}}, 1, p, 1, 0);
     FAIL() << "expected an error";
   } catch (const grpo::Error& e) {
     EXPECT_NE(std::string(e.what()).find("max_position_embeddings"), std::string::npos);

@@ -439,11 +439,8 @@ model::TensorMap weights_after_step(bool fused) {
 run: {name: t, output_dir: ")" +
                            out + R"(", seed: 3, device: cpu, dtype: float32,
       threads: 1, log_level: warn}
-model: {path: "", hidden_size: 24, num_layers: 2, num_heads: 2, num_kv_heads: 1, head_dim: 12,
-        intermediate_size: 40, num_experts: 5, num_experts_per_tok: 2,
-        moe_intermediate_size: 12, num_shared_experts: 1, first_k_dense: 1,
-        max_position_embeddings: 256, router_aux_loss_coef: 0.01, init_std: 0.1,
-        logprob_chunk: 7, fused_ops: )" +
+model: {path: "", )" + grpo::testing::tiny_model_yaml() + R"(,
+        router_aux_loss_coef: 0.01, init_std: 0.1, logprob_chunk: 7, fused_ops: )" +
                            std::string(fused ? "true" : "false") + R"(}
 tokenizer: {kind: char}
 data: {task: countdown, min_numbers: 3, max_numbers: 3, max_number: 20, template: short,
